@@ -1,0 +1,281 @@
+"""The sparse multi-task network NISPA trains: a body of masked layers and one sparse
+output head per task.
+
+Why per-task heads instead of the official single masked output layer (spec §2.7, §9.3):
+Avalanche experiences already say which classes and task each experience brings, so no
+total class count has to be known up front, and streams whose tasks reuse the same
+class labels (Permuted MNIST: every task is classes 0-9) work unchanged. Each head is a
+:class:`~avalanche_nispa.sparse.MaskedLinear` from the last hidden layer to the task's
+classes, drawn at the network's density, whose units count as *stable* from the start,
+as the seen-class outputs do in the official code: connections from plastic units into
+it are dropped, and at the end of the task it is frozen whole. The head of a past task
+therefore never changes, and neither do its logits.
+
+The logits of a head are scattered into a vector indexed by global class id; the other
+entries hold ``masked_logit_value``: ``0`` reproduces the official ×0 masking (a
+non-task class with logit 0 can win the argmax and enters the softmax), a large
+negative value (the clean default) removes them.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Dict, Iterable, List, Literal, Optional, Sequence
+
+import torch
+from torch import Tensor, nn
+
+from avalanche.models import MultiTaskModule
+
+from ..sparse import STABLE, MaskedLayer, MaskedLinear, MaskInit, kaiming_fan_out_, sparsify_
+from ..sparse.layers import is_masked_layer
+
+__all__ = ["SparseMultiTaskNet", "TaskHead", "LayerLink", "CLEAN_MASKED_LOGIT"]
+
+CLEAN_MASKED_LOGIT = -1e9
+"""Logit of non-task classes in the clean mode: ``exp`` of it is exactly 0 in float32,
+so it acts as −∞ in the softmax without producing infinities or NaNs downstream."""
+
+HeadBiasInit = Literal["default", "zero"]
+
+
+class TaskHead(MaskedLinear):
+    """Sparse output layer of one task; ``classes`` maps its units to class ids."""
+
+    classes: Tensor
+
+    def __init__(self, in_features: int, classes: Sequence[int], **kwargs) -> None:
+        super().__init__(in_features, len(classes), **kwargs)
+        self.register_buffer(
+            "classes", torch.as_tensor(list(classes), dtype=torch.long, device=self.weight.device)
+        )
+        self.unit_state.fill_(STABLE)
+
+
+@dataclass(frozen=True)
+class LayerLink:
+    """One masked layer in the order data flows, with how its inputs map onto the
+    units of the layer before. ``source_group`` is the number of input columns per
+    source unit: 1 normally, ``H*W`` at a conv→linear flatten boundary, and ``None``
+    for the first layer, whose inputs (pixels or channels) always count as stable."""
+
+    name: str
+    layer: MaskedLayer
+    source_group: Optional[int]
+    is_head: bool = False
+
+
+class SparseMultiTaskNet(MultiTaskModule):
+    """A feed-forward body of masked layers plus one :class:`TaskHead` per task.
+
+    :param body: modules run in order (masked layers, activations, pooling, flatten,
+        dropout). Its masked layers are the hidden layers NISPA ranks and rewires; the
+        recorded activation of each is the output of the last module before the next
+        masked layer (so after ReLU and pooling, as in the official code), ignoring
+        ``Flatten``.
+    :param head_in_features: width of the body's output.
+    :param density: connection density of new heads.
+    :param mask_init: ``"bernoulli"`` (official) or ``"exact"`` for new heads.
+    :param num_classes: optional fixed width of the output vector (the official single
+        output layer's width, e.g. 10 for MNIST). ``None``: the largest class id seen + 1.
+    :param head_bias_init: ``"default"`` (PyTorch ``Linear``'s uniform, the official MLP)
+        or ``"zero"`` (the official ConvNet).
+    :param masked_logit_value: value of the logits of classes outside the task.
+    """
+
+    def __init__(
+        self,
+        body: nn.Sequential,
+        head_in_features: int,
+        *,
+        density: float,
+        mask_init: MaskInit = "bernoulli",
+        num_classes: Optional[int] = None,
+        head_bias_init: HeadBiasInit = "default",
+        masked_logit_value: float = CLEAN_MASKED_LOGIT,
+    ) -> None:
+        super().__init__()
+        if not 0.0 < density <= 1.0:
+            raise ValueError(f"density must be in (0, 1], got {density}")
+        if num_classes is not None and num_classes < 1:
+            raise ValueError(f"num_classes must be a positive integer or None, got {num_classes}")
+        if head_bias_init not in ("default", "zero"):
+            raise ValueError(f"head_bias_init must be 'default' or 'zero', got {head_bias_init!r}")
+        self.body = body
+        self.heads = nn.ModuleDict()
+        self.head_in_features = int(head_in_features)
+        self.density = float(density)
+        self.mask_init: MaskInit = mask_init
+        self.num_classes = num_classes
+        self.head_bias_init: HeadBiasInit = head_bias_init
+        self.register_buffer("masked_logit_value", torch.tensor(float(masked_logit_value)))
+        self._body_masked_index: List[int] = [
+            i for i, m in enumerate(body) if is_masked_layer(m)
+        ]
+        if not self._body_masked_index:
+            raise ValueError(
+                "the network body has no masked layer (MaskedLinear or MaskedConv2d); "
+                "build it with avalanche_nispa.models.to_nispa() or the model zoo"
+            )
+        self._record_index = self._activation_points()
+
+    # ----------------------------------------------------------------- topology
+    def _activation_points(self) -> List[int]:
+        points = []
+        bounds = self._body_masked_index[1:] + [len(self.body)]
+        for start, stop in zip(self._body_masked_index, bounds):
+            point = start
+            for j in range(start + 1, stop):
+                if not isinstance(self.body[j], nn.Flatten):
+                    point = j
+            points.append(point)
+        return points
+
+    def hidden_layers(self) -> List[MaskedLayer]:
+        return [self.body[i] for i in self._body_masked_index]  # type: ignore[misc]
+
+    def layer_links(self, task_label: Optional[int] = None) -> List[LayerLink]:
+        """The masked layers in data-flow order, with the head of ``task_label`` last
+        (if it exists)."""
+        links: List[LayerLink] = []
+        previous: Optional[MaskedLayer] = None
+        chain: List[tuple] = [(f"body.{i}", self.body[i], False) for i in self._body_masked_index]
+        if task_label is not None and str(task_label) in self.heads:
+            chain.append((f"heads.{task_label}", self.heads[str(task_label)], True))
+        for name, layer, is_head in chain:
+            group = None if previous is None else _source_group(previous, layer, name)
+            links.append(LayerLink(name, layer, group, is_head))
+            previous = layer
+        return links
+
+    def masked_layers(self) -> Iterable[MaskedLayer]:
+        return (m for m in self.modules() if is_masked_layer(m))  # type: ignore[misc]
+
+    # ------------------------------------------------------------------ forward
+    def features(self, x: Tensor, activation_sums: Optional[List[Tensor]] = None) -> Tensor:
+        """Run the body. If ``activation_sums`` is given (one tensor per hidden layer,
+        or an empty list), add each hidden layer's per-unit activation summed over the
+        batch (and over H×W for conv maps) to it."""
+        record = activation_sums is not None
+        k = 0
+        for i, module in enumerate(self.body):
+            x = module(x)
+            if record and k < len(self._record_index) and i == self._record_index[k]:
+                dims = [0] + list(range(2, x.dim()))
+                summed = x.detach().sum(dim=dims)
+                if len(activation_sums) <= k:  # type: ignore[arg-type]
+                    activation_sums.append(summed)  # type: ignore[union-attr]
+                else:
+                    activation_sums[k] += summed  # type: ignore[index]
+                k += 1
+        return x
+
+    def output_width(self) -> int:
+        width = max(int(self.max_class_label), self.num_classes or 0)
+        for head in self.heads.values():
+            width = max(width, int(head.classes.max()) + 1)
+        return width
+
+    def forward_single_task(self, x: Tensor, task_label: int) -> Tensor:
+        return self._head_logits(self.features(x), int(task_label))
+
+    def _head_logits(self, features: Tensor, task_label: int) -> Tensor:
+        fill = self.masked_logit_value.to(features.dtype)
+        out = fill.expand(features.shape[0], self.output_width())
+        head = self.heads[str(task_label)] if str(task_label) in self.heads else None
+        if head is None:
+            # A task never trained: no head yet, every class equally (un)likely.
+            return torch.zeros_like(out)
+        return out.index_copy(1, head.classes, head(features))
+
+    def forward(self, x: Tensor, task_labels) -> Tensor:  # type: ignore[override]
+        if task_labels is None:
+            return self.forward_all_tasks(x)
+        if isinstance(task_labels, int):
+            return self.forward_single_task(x, task_labels)
+        first = int(task_labels[0])
+        if bool((task_labels == first).all()):
+            return self.forward_single_task(x, first)
+        features = self.features(x)
+        out = features.new_zeros(x.shape[0], self.output_width())
+        for task in torch.unique(task_labels).tolist():
+            rows = task_labels == task
+            out[rows] = self._head_logits(features[rows], int(task))
+        return out
+
+    # --------------------------------------------------------------- adaptation
+    def adaptation(self, experience) -> None:
+        if not hasattr(experience, "task_labels"):
+            raise ValueError(
+                "NISPA is task-incremental: this experience has no task labels. Build the "
+                "benchmark with task labels (e.g. SplitMNIST(..., return_task_id=True) or "
+                "nc_benchmark(..., task_labels=True))"
+            )
+        super().adaptation(experience)
+        if not self.training:
+            return
+        tasks = list(experience.task_labels)
+        if len(tasks) != 1:
+            raise ValueError(
+                f"NISPA trains one task per experience, but this experience has task labels "
+                f"{sorted(tasks)}; split the stream so each experience carries one task label"
+            )
+        task = int(tasks[0])
+        classes = sorted(int(c) for c in experience.classes_in_this_experience)
+        if not classes:
+            raise ValueError("the experience has no classes (is it empty?)")
+        key = str(task)
+        if key in self.heads:
+            known = set(self.heads[key].classes.tolist())
+            new = sorted(set(classes) - known)
+            if new:
+                raise ValueError(
+                    f"task label {task} came back with new classes {new} (it had "
+                    f"{sorted(known)}); NISPA freezes a task's head when the task ends, so a "
+                    "returning task may not bring new classes. Give the experience a new "
+                    "task label instead"
+                )
+            return
+        self.heads[key] = self._new_head(classes)
+
+    def _new_head(self, classes: Sequence[int]) -> TaskHead:
+        reference = next(self.body.parameters())
+        head = TaskHead(self.head_in_features, classes, device=reference.device,
+                        dtype=reference.dtype)
+        width = max(self.output_width(), max(classes) + 1)
+        with torch.no_grad():
+            kaiming_fan_out_(head.weight, fan_out=width)
+            if self.head_bias_init == "zero":
+                head.bias.zero_()
+            else:
+                bound = 1.0 / math.sqrt(self.head_in_features)
+                head.bias.uniform_(-bound, bound)
+        sparsify_(head, self.density, method=self.mask_init)
+        return head
+
+    # ------------------------------------------------------------- checkpoints
+    def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):
+        """Create the heads a saved state has and this network lacks, then load."""
+        prefix = "heads."
+        for key, value in state_dict.items():
+            if key.startswith(prefix) and key.endswith(".classes"):
+                task = key[len(prefix):-len(".classes")]
+                if task not in self.heads:
+                    self.heads[task] = self._new_head(value.tolist())
+                    self.known_train_tasks_labels.add(int(task))
+        result = super().load_state_dict(state_dict, strict=strict, assign=assign)
+        for head in self.heads.values():
+            self.max_class_label = max(self.max_class_label, int(head.classes.max()) + 1)
+        return result
+
+
+def _source_group(previous: MaskedLayer, layer: MaskedLayer, name: str) -> int:
+    if layer.in_units == previous.out_units:
+        return 1
+    if isinstance(layer, nn.Linear) and layer.in_units % previous.out_units == 0:
+        return layer.in_units // previous.out_units
+    raise ValueError(
+        f"cannot map the inputs of {name} ({layer.in_units}) onto the "
+        f"{previous.out_units} units of the layer before it; NISPA needs each layer to "
+        "read the previous masked layer's units directly or through a flatten"
+    )

@@ -1,0 +1,83 @@
+"""The phase loop's bookkeeping: τ per phase, the stop rule and what is kept.
+
+A task trains in phases of ``e`` epochs. After phase ``t`` (validation accuracy
+``acc_t``, the best epoch's), training stops when
+
+    (acc_t < best_so_far - a_f and t > 2)  or  τ_t <= min_tau   (spec §2.2)
+
+and the model of phase ``t - 1`` is kept, with the candidates that were in force while
+it trained. ``best_so_far`` is the maximum over all accepted phases. A cap on phases
+(``max_phases``) keeps the last phase when reached.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional
+
+from .schedules import TauSchedule
+
+__all__ = ["PhaseDecision", "PhaseController"]
+
+
+@dataclass(frozen=True)
+class PhaseDecision:
+    """What to do after a phase: go on, or stop and keep the previous phase's model
+    (``revert``) or this one."""
+
+    stop: bool
+    revert: bool
+    reason: str = ""
+
+
+@dataclass
+class PhaseController:
+    schedule: TauSchedule
+    accuracy_drop_threshold: float
+    min_tau: float = 0.05
+    max_phases: Optional[int] = None
+    phase: int = 0
+    best_accuracy: float = float("-inf")
+    accuracies: List[float] = field(default_factory=list)
+    taus: List[float] = field(default_factory=list)
+
+    @property
+    def tau(self) -> float:
+        """τ of the current phase."""
+        return self.schedule(self.phase)
+
+    def start_phase(self) -> float:
+        self.phase += 1
+        self.taus.append(self.tau)
+        return self.tau
+
+    def end_phase(self, accuracy: float) -> PhaseDecision:
+        """Record the phase's validation accuracy (in %) and decide."""
+        self.accuracies.append(accuracy)
+        t = self.phase
+        if accuracy < self.best_accuracy - self.accuracy_drop_threshold and t > 2:
+            return PhaseDecision(stop=True, revert=True, reason="accuracy_drop")
+        if self.tau <= self.min_tau:
+            return PhaseDecision(stop=True, revert=True, reason="tau")
+        self.best_accuracy = max(self.best_accuracy, accuracy)
+        if self.max_phases is not None and t >= self.max_phases:
+            return PhaseDecision(stop=True, revert=False, reason="max_phases")
+        return PhaseDecision(stop=False, revert=False)
+
+    def kept_phase(self, decision: PhaseDecision) -> int:
+        return self.phase - 1 if decision.revert else self.phase
+
+    def final_tau(self, decision: PhaseDecision) -> float:
+        """τ of the selection that gets promoted: the one made after the phase before
+        the kept one (the official "Final P", spec §2.2)."""
+        selection_phase = self.kept_phase(decision) - 1
+        return self.schedule(selection_phase) if selection_phase >= 1 else 1.0
+
+    def as_dict(self, decision: PhaseDecision) -> Dict:
+        return {
+            "phases": self.phase,
+            "kept_phase": self.kept_phase(decision),
+            "final_tau": self.final_tau(decision),
+            "stop_reason": decision.reason,
+            "val_accuracies": list(self.accuracies),
+            "taus": list(self.taus),
+        }

@@ -1,0 +1,73 @@
+"""Keeps a sparse network sparse and its frozen entries frozen under any optimizer."""
+from __future__ import annotations
+
+from typing import List
+
+import torch
+
+from avalanche.core import SupervisedPlugin
+
+from ..sparse import MaskedLayer, is_masked_layer
+
+__all__ = ["MaskingPlugin", "reinitialise_unfrozen_"]
+
+
+@torch.no_grad()
+def reinitialise_unfrozen_(model: torch.nn.Module) -> None:
+    """Redraw every live, non-frozen weight with ``kaiming_normal_(fan_out, relu)`` and
+    zero every non-frozen bias; frozen values and the connectivity are kept (spec §2.6)."""
+    for layer in model.modules():
+        if not is_masked_layer(layer):
+            continue
+        torch.nn.init.kaiming_normal_(layer.weight, mode="fan_out", nonlinearity="relu")
+        if layer.bias is not None:
+            layer.bias.zero_()
+        layer.enforce_masks_()
+
+
+class MaskingPlugin(SupervisedPlugin):
+    """Masking: masked weights stay exactly zero and frozen weights and biases stay
+    bit-identical after every optimizer step.
+
+    Masking only the gradient is not enough: momentum, Adam moments from earlier steps
+    and (decoupled) weight decay move a weight whose gradient is zero. So the plugin
+    zeroes the gradients of absent and frozen entries after ``backward`` (no optimizer
+    state builds up there) *and* writes the frozen values back after every update.
+
+    :param reinit_after_experience: at the end of each experience redraw all non-frozen
+        weights and zero non-frozen biases, as the official code does, so the next task
+        starts its plastic part afresh (``--reinit 1``).
+
+    Works with any strategy whose model contains masked layers
+    (:class:`~avalanche_nispa.sparse.MaskedLinear`, :class:`~avalanche_nispa.sparse.MaskedConv2d`).
+    """
+
+    def __init__(self, reinit_after_experience: bool = True) -> None:
+        super().__init__()
+        self.reinit_after_experience = reinit_after_experience
+        self._layers: List[MaskedLayer] = []
+
+    def _collect(self, strategy) -> None:
+        self._layers = [m for m in strategy.model.modules() if is_masked_layer(m)]
+        if not self._layers:
+            raise ValueError(
+                "MaskingPlugin found no masked layer in the model; convert it with "
+                "avalanche_nispa.models.to_nispa(model, density=...) or use NISPAMLP / NISPACNN"
+            )
+
+    def before_training_exp(self, strategy, **kwargs) -> None:
+        self._collect(strategy)
+        for layer in self._layers:
+            layer.refresh_()
+
+    def after_backward(self, strategy, **kwargs) -> None:
+        for layer in self._layers:
+            layer.mask_gradients_()
+
+    def after_update(self, strategy, **kwargs) -> None:
+        for layer in self._layers:
+            layer.enforce_masks_()
+
+    def after_training_exp(self, strategy, **kwargs) -> None:
+        if self.reinit_after_experience:
+            reinitialise_unfrozen_(strategy.model)

@@ -1,0 +1,76 @@
+"""Rewiring: drop plastic→stable connections, regrow as many into plastic units."""
+from __future__ import annotations
+
+from typing import List, Optional
+
+import torch
+
+from avalanche.core import SupervisedPlugin
+
+from ..rewiring import GROWTH_INITS, REWIRE_ALGORITHMS, GrowthInit, RewireAlgorithm, RewiringReport, rewire_
+from ._common import current_task_label, require_sparse_net
+
+__all__ = ["RewiringPlugin"]
+
+
+class RewiringPlugin(SupervisedPlugin):
+    """Rewiring (spec §2.4, §2.5).
+
+    Drops every connection from a plastic unit into a stable or candidate unit, then
+    grows the same number of connections per layer into plastic units, so density is
+    kept. Inside :class:`~avalanche_nispa.NISPA` it runs after every accepted phase
+    (``on_phase_end``); it also runs at the end of every experience, after
+    :class:`StableSelectionPlugin` promoted its candidates, which in NISPA finds nothing
+    left to drop and with any other strategy cuts the plastic inputs of the new stable
+    units.
+
+    :param rewire_algo: which absent connections may grow: ``"full_random"`` (any
+        source, official), ``"forwardT_random"`` (stable→plastic) or ``"flow_random"``
+        (plastic→plastic); a ``full_random`` pass places what these cannot.
+    :param growth_init: initial value of grown weights: ``"normal"`` (official: drawn
+        from N(mean, std) of the layer's non-zero weights), ``"uniform"`` or ``"zero"``.
+    :param connect_isolated_units: first give each plastic unit with no outgoing
+        connection one (official ``fix_no_outgoing``).
+    :param original_flatten_bug: reproduce the official code's conv→linear index bug in
+        that step (spec §8.3).
+    """
+
+    def __init__(
+        self,
+        rewire_algo: RewireAlgorithm = "full_random",
+        growth_init: GrowthInit = "normal",
+        *,
+        connect_isolated_units: bool = True,
+        original_flatten_bug: bool = False,
+        generator: Optional[torch.Generator] = None,
+    ) -> None:
+        super().__init__()
+        if rewire_algo not in REWIRE_ALGORITHMS:
+            raise ValueError(f"rewire_algo must be one of {REWIRE_ALGORITHMS}, got {rewire_algo!r}")
+        if growth_init not in GROWTH_INITS:
+            raise ValueError(f"growth_init must be one of {GROWTH_INITS}, got {growth_init!r}")
+        self.rewire_algo: RewireAlgorithm = rewire_algo
+        self.growth_init: GrowthInit = growth_init
+        self.connect_isolated_units = connect_isolated_units
+        self.original_flatten_bug = original_flatten_bug
+        self.generator = generator
+        self.history: List[RewiringReport] = []
+
+    def rewire(self, strategy) -> RewiringReport:
+        model = require_sparse_net(strategy.model, type(self).__name__)
+        report = rewire_(
+            model.layer_links(current_task_label(strategy)),
+            algorithm=self.rewire_algo,
+            init=self.growth_init,
+            connect_isolated=self.connect_isolated_units,
+            original_flatten_bug=self.original_flatten_bug,
+            generator=self.generator,
+        )
+        self.history.append(report)
+        return report
+
+    def on_phase_end(self, strategy, **kwargs) -> None:
+        self.rewire(strategy)
+
+    def after_training_exp(self, strategy, **kwargs) -> None:
+        self.rewire(strategy)

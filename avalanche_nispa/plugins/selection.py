@@ -1,0 +1,98 @@
+"""Stable-unit selection: ranks units by activation, keeps candidates, promotes them."""
+from __future__ import annotations
+
+import warnings
+from typing import List, Optional
+
+import torch
+from torch import Tensor
+
+from avalanche.core import SupervisedPlugin
+
+from ..selection import mean_activations, select_candidates_
+from ..sparse import PLASTIC
+from ..units import freeze_stable_connections_, promote_candidates_
+from ._common import current_task_label, input_batches, require_sparse_net
+
+__all__ = ["StableSelectionPlugin"]
+
+
+class StableSelectionPlugin(SupervisedPlugin):
+    """Stable selection (spec §2.3, §2.6).
+
+    Candidates are the fewest units of each hidden layer covering a fraction τ of the
+    layer's mean activation on the current experience's training data, unioned with the
+    stable units. At the end of the experience the candidates are promoted to stable,
+    and the connections among stable units and the biases of stable units are frozen.
+
+    Inside :class:`~avalanche_nispa.NISPA`, selection runs after every accepted phase
+    with that phase's τ (the ``on_phase_end`` event). With any other strategy it runs
+    once at the end of the experience with ``activation_fraction``; combine it with
+    :class:`RewiringPlugin` (which cuts plastic inputs of stable units) and
+    :class:`MaskingPlugin` (which keeps frozen weights frozen), otherwise stable units
+    keep inputs from units that go on learning.
+
+    :param activation_fraction: τ used when no phase loop selected candidates.
+    :param demote_dead_candidates: return candidates with no stable or candidate input
+        to the plastic pool (clean mode; the official code does not, spec §8.2).
+    :param batch_size: batch size of the activation pass (default: the strategy's
+        ``eval_mb_size``).
+    """
+
+    def __init__(
+        self,
+        activation_fraction: float = 0.9,
+        *,
+        demote_dead_candidates: bool = True,
+        batch_size: Optional[int] = None,
+    ) -> None:
+        super().__init__()
+        if not 0.0 <= activation_fraction <= 1.0:
+            raise ValueError(f"activation_fraction must be in [0, 1], got {activation_fraction}")
+        self.activation_fraction = float(activation_fraction)
+        self.demote_dead_candidates = demote_dead_candidates
+        self.batch_size = batch_size
+        self._selected_this_experience = False
+        self._warned_full: set = set()
+
+    def before_training_exp(self, strategy, **kwargs) -> None:
+        require_sparse_net(strategy.model, type(self).__name__)
+        self._selected_this_experience = False
+
+    def select(self, strategy, fraction: float, activations: Optional[List[Tensor]] = None) -> None:
+        """Recompute the candidates with activation fraction ``fraction``; activations
+        are measured on ``strategy.adapted_dataset`` unless given."""
+        model = require_sparse_net(strategy.model, type(self).__name__)
+        if activations is None:
+            batch_size = self.batch_size or strategy.eval_mb_size or strategy.train_mb_size
+            activations = mean_activations(
+                model, input_batches(strategy.adapted_dataset, batch_size, strategy.device)
+            )
+        select_candidates_(
+            model, activations, fraction, demote_dead=self.demote_dead_candidates,
+            task_label=current_task_label(strategy),
+        )
+        self._selected_this_experience = True
+        self._warn_if_full(model)
+
+    def _warn_if_full(self, model) -> None:
+        for i, layer in enumerate(model.hidden_layers()):
+            if not bool((layer.unit_state == PLASTIC).any()) and i not in self._warned_full:
+                self._warned_full.add(i)
+                warnings.warn(
+                    f"hidden layer {i} has no plastic unit left: its capacity is exhausted, so "
+                    "no connection can grow into it and later tasks can only reuse its stable "
+                    "units. Training goes on; a wider layer or a higher density would help.",
+                    RuntimeWarning,
+                    stacklevel=2,
+                )
+
+    def on_phase_end(self, strategy, tau: float, activations=None, **kwargs) -> None:
+        self.select(strategy, tau, activations)
+
+    def after_training_exp(self, strategy, **kwargs) -> None:
+        model = require_sparse_net(strategy.model, type(self).__name__)
+        if not self._selected_this_experience:
+            self.select(strategy, self.activation_fraction)
+        promote_candidates_(model)
+        freeze_stable_connections_(model.layer_links(current_task_label(strategy)))

@@ -1,0 +1,234 @@
+"""Dropping and regrowing connections (spec §2.4, §2.5).
+
+Dropping cuts every live connection from a plastic unit into a stable or candidate unit,
+so stable units depend on stable units only. Growth then adds, per layer, as many new
+connections as were dropped, all of them into plastic units, so the density stays the
+same (up to connections that find no free position, which are lost, as in the official
+code). Everything is tensor operations over whole layers.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import List, Literal, Optional, Tuple
+
+import torch
+from torch import Tensor
+
+from .models.network import LayerLink
+from .sparse import PLASTIC
+from .units import source_states
+
+__all__ = [
+    "RewireAlgorithm",
+    "GrowthInit",
+    "RewiringReport",
+    "drop_connections_into_stable_",
+    "connect_isolated_plastic_units_",
+    "grow_connections_",
+    "rewire_",
+]
+
+RewireAlgorithm = Literal["full_random", "forwardT_random", "flow_random"]
+GrowthInit = Literal["normal", "zero", "uniform"]
+REWIRE_ALGORITHMS = ("full_random", "forwardT_random", "flow_random")
+GROWTH_INITS = ("normal", "zero", "uniform")
+
+
+@dataclass
+class RewiringReport:
+    """Connections per layer (names in data-flow order) of one rewiring step."""
+
+    layers: List[str] = field(default_factory=list)
+    dropped: List[int] = field(default_factory=list)
+    grown: List[int] = field(default_factory=list)
+
+    @property
+    def lost(self) -> List[int]:
+        return [d - g for d, g in zip(self.dropped, self.grown)]
+
+
+@torch.no_grad()
+def drop_connections_into_stable_(links: List[LayerLink]) -> List[int]:
+    """Remove every live connection whose target is stable or candidate and whose
+    source is plastic. Returns the number removed per layer."""
+    dropped = []
+    for i, link in enumerate(links):
+        layer = link.layer
+        target_kept = layer.unit_state != PLASTIC
+        source_plastic = source_states(links, i) == PLASTIC
+        drop = layer.connection_mask & target_kept[:, None] & source_plastic[None, :]
+        count = int(drop.sum())
+        if count:
+            layer.set_connection_mask_(layer.connection_mask & ~drop)
+        dropped.append(count)
+    return dropped
+
+
+def _sample_positions(candidates: Tensor, count: int, generator: Optional[torch.Generator]) -> Tensor:
+    """``count`` distinct flat indices drawn uniformly among the True entries."""
+    flat = candidates.flatten().nonzero().squeeze(1)
+    if count >= flat.numel():
+        return flat
+    order = torch.randperm(flat.numel(), generator=generator, device=flat.device)[:count]
+    return flat[order]
+
+
+def _initial_values(weight: Tensor, shape: Tuple[int, ...], init: GrowthInit,
+                    generator: Optional[torch.Generator]) -> Tensor:
+    if init == "zero":
+        return torch.zeros(shape, dtype=weight.dtype, device=weight.device)
+    live = weight[weight != 0]
+    if live.numel() < 2:
+        return torch.zeros(shape, dtype=weight.dtype, device=weight.device)
+    if init == "normal":
+        mean, std = live.mean(), live.std()
+        return torch.randn(shape, generator=generator, dtype=weight.dtype,
+                           device=weight.device) * std + mean
+    low, high = live.min(), live.max()
+    return torch.rand(shape, generator=generator, dtype=weight.dtype,
+                      device=weight.device) * (high - low) + low
+
+
+@torch.no_grad()
+def _add_connections_(link: LayerLink, flat_positions: Tensor, values: Optional[Tensor]) -> None:
+    layer = link.layer
+    mask = layer.connection_mask.clone()
+    mask.view(-1)[flat_positions] = True
+    if values is not None:
+        rows = layer.weight.view(layer.out_units * layer.in_units, -1)
+        rows[flat_positions] = values.view(flat_positions.numel(), -1)
+    else:
+        rows = layer.weight.view(layer.out_units * layer.in_units, -1)
+        rows[flat_positions] = 0.0
+    layer.set_connection_mask_(mask)
+
+
+@torch.no_grad()
+def connect_isolated_plastic_units_(
+    links: List[LayerLink],
+    quotas: List[int],
+    *,
+    generator: Optional[torch.Generator] = None,
+    original_flatten_bug: bool = False,
+) -> List[int]:
+    """Give every plastic unit with no outgoing connection one new connection to a
+    random plastic unit of the next layer (``fix_no_outgoing``, spec §2.5.2), spending
+    the next layer's quota. New weights start at 0. Returns the connections added per
+    layer.
+
+    At a conv→linear flatten boundary the clean version looks at the unit's whole
+    block of columns and connects one random column of it; ``original_flatten_bug``
+    reproduces the official code, which checks and connects column ``c`` for channel
+    ``c`` (spec §8.3).
+    """
+    added = [0] * len(links)
+    for i in range(len(links) - 1):
+        following = links[i + 1]
+        quota = quotas[i + 1] - added[i + 1]
+        target_plastic = (following.layer.unit_state == PLASTIC).nonzero().squeeze(1)
+        if quota <= 0 or target_plastic.numel() == 0:
+            continue
+        source_plastic = links[i].layer.unit_state == PLASTIC
+        group = following.source_group or 1
+        mask = following.layer.connection_mask
+        units = source_plastic.numel()
+        if group == 1 or original_flatten_bug:
+            outgoing = mask[:, :units].any(dim=0)
+        else:
+            outgoing = mask.view(mask.shape[0], units, group).any(dim=2).any(dim=0)
+        isolated = (source_plastic & ~outgoing).nonzero().squeeze(1)[:quota]
+        if isolated.numel() == 0:
+            continue
+        pick = torch.randint(target_plastic.numel(), (isolated.numel(),), generator=generator,
+                             device=isolated.device)
+        targets = target_plastic[pick]
+        if group == 1 or original_flatten_bug:
+            columns = isolated
+        else:
+            offsets = torch.randint(group, (isolated.numel(),), generator=generator,
+                                    device=isolated.device)
+            columns = isolated * group + offsets
+        flat = torch.unique(targets * following.layer.in_units + columns)
+        flat = flat[~mask.view(-1)[flat]]
+        _add_connections_(following, flat, None)
+        added[i + 1] += int(flat.numel())
+    return added
+
+
+@torch.no_grad()
+def grow_connections_(
+    links: List[LayerLink],
+    quotas: List[int],
+    *,
+    algorithm: RewireAlgorithm = "full_random",
+    init: GrowthInit = "normal",
+    generator: Optional[torch.Generator] = None,
+) -> List[int]:
+    """Add up to ``quotas[i]`` random absent connections into plastic units of layer
+    ``i``; a second ``full_random`` pass places what the chosen algorithm could not.
+
+    - ``full_random``: any source → plastic target;
+    - ``forwardT_random``: stable or candidate source → plastic target;
+    - ``flow_random``: plastic source → plastic target.
+
+    New weights are drawn from N(mean, std) of the layer's non-zero weights
+    (``"normal"``, official), U(min, max) of them (``"uniform"``) or set to 0
+    (``"zero"``). Returns the number added per layer.
+    """
+    if algorithm not in REWIRE_ALGORITHMS:
+        raise ValueError(f"rewire algorithm must be one of {REWIRE_ALGORITHMS}, got {algorithm!r}")
+    if init not in GROWTH_INITS:
+        raise ValueError(f"growth init must be one of {GROWTH_INITS}, got {init!r}")
+    grown = []
+    for i, (link, quota) in enumerate(zip(links, quotas)):
+        layer = link.layer
+        added = 0
+        target_plastic = layer.unit_state == PLASTIC
+        if quota > 0 and bool(target_plastic.any()):
+            source_plastic = source_states(links, i) == PLASTIC
+            passes = [algorithm] if algorithm == "full_random" else [algorithm, "full_random"]
+            for algo in passes:
+                remaining = quota - added
+                if remaining <= 0:
+                    break
+                free = ~layer.connection_mask & target_plastic[:, None]
+                if algo == "forwardT_random":
+                    free &= ~source_plastic[None, :]
+                elif algo == "flow_random":
+                    free &= source_plastic[None, :]
+                positions = _sample_positions(free, remaining, generator)
+                if positions.numel() == 0:
+                    continue
+                values = _initial_values(
+                    layer.weight, (positions.numel(),) + tuple(layer.weight.shape[2:]), init, generator
+                )
+                _add_connections_(link, positions, values)
+                added += int(positions.numel())
+        grown.append(added)
+    return grown
+
+
+@torch.no_grad()
+def rewire_(
+    links: List[LayerLink],
+    *,
+    algorithm: RewireAlgorithm = "full_random",
+    init: GrowthInit = "normal",
+    connect_isolated: bool = True,
+    original_flatten_bug: bool = False,
+    generator: Optional[torch.Generator] = None,
+) -> RewiringReport:
+    """Drop plastic→(stable ∪ candidate) connections, then regrow as many per layer."""
+    dropped = drop_connections_into_stable_(links)
+    fixed = [0] * len(links)
+    if connect_isolated:
+        fixed = connect_isolated_plastic_units_(
+            links, dropped, generator=generator, original_flatten_bug=original_flatten_bug
+        )
+    remaining = [d - f for d, f in zip(dropped, fixed)]
+    grown = grow_connections_(links, remaining, algorithm=algorithm, init=init, generator=generator)
+    return RewiringReport(
+        layers=[link.name for link in links],
+        dropped=dropped,
+        grown=[f + g for f, g in zip(fixed, grown)],
+    )

@@ -1,0 +1,73 @@
+"""Random sparse connectivity and the weight initialisations of the official code."""
+from __future__ import annotations
+
+import math
+from typing import Literal, Optional
+
+import torch
+from torch import Tensor, nn
+
+from .layers import MaskedLayer
+
+__all__ = ["MaskInit", "random_connection_mask", "sparsify_", "kaiming_fan_out_"]
+
+MaskInit = Literal["bernoulli", "exact"]
+
+
+def random_connection_mask(
+    out_units: int,
+    in_units: int,
+    density: float,
+    *,
+    method: MaskInit = "bernoulli",
+    generator: Optional[torch.Generator] = None,
+    device: Optional[torch.device] = None,
+) -> Tensor:
+    """Draw an ``(out_units, in_units)`` boolean connection mask.
+
+    ``"bernoulli"`` keeps every connection independently with probability
+    ``density`` (the official code's draw, so the count is not exact); ``"exact"``
+    keeps exactly ``round(density * out_units * in_units)`` connections.
+    """
+    if not 0.0 < density <= 1.0:
+        raise ValueError(f"density must be in (0, 1], got {density}")
+    if density == 1.0:
+        return torch.ones(out_units, in_units, dtype=torch.bool, device=device)
+    if method == "bernoulli":
+        draw = torch.rand(out_units, in_units, generator=generator, device=device)
+        return draw < density
+    if method == "exact":
+        total = out_units * in_units
+        keep = int(round(density * total))
+        order = torch.randperm(total, generator=generator, device=device)[:keep]
+        mask = torch.zeros(total, dtype=torch.bool, device=device)
+        mask[order] = True
+        return mask.view(out_units, in_units)
+    raise ValueError(f"mask init must be 'bernoulli' or 'exact', got {method!r}")
+
+
+@torch.no_grad()
+def sparsify_(
+    layer: MaskedLayer,
+    density: float,
+    *,
+    method: MaskInit = "bernoulli",
+    generator: Optional[torch.Generator] = None,
+) -> None:
+    """Give ``layer`` a random connection mask at ``density`` (weights are kept where
+    connections stay and zeroed elsewhere, with no rescaling, as in the official code)."""
+    mask = random_connection_mask(
+        layer.out_units, layer.in_units, density, method=method, generator=generator,
+        device=layer.weight.device,
+    )
+    layer.set_connection_mask_(mask)
+
+
+@torch.no_grad()
+def kaiming_fan_out_(weight: Tensor, fan_out: Optional[int] = None) -> Tensor:
+    """``kaiming_normal_(mode='fan_out', nonlinearity='relu')``, with an optional
+    explicit fan-out (a per-task head uses the width of the shared output layer it
+    replaces, so that its scale matches the official single output layer)."""
+    if fan_out is None:
+        return nn.init.kaiming_normal_(weight, mode="fan_out", nonlinearity="relu")
+    return weight.normal_(0.0, math.sqrt(2.0 / fan_out))

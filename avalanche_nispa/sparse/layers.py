@@ -1,0 +1,249 @@
+"""Masked ``Linear`` and ``Conv2d`` layers: the sparse building blocks of NISPA.
+
+A *connection* is one entry of a layer's connection mask: for ``Linear`` a single
+weight ``(out, in)``; for ``Conv2d`` the whole kernel between an input and an output
+channel ``(out, in)`` (all ``kh x kw`` weights together), as in the official code.
+
+Following ``torch.nn.utils.prune``, the masks are buffers beside the parameters.
+Unlike ``prune``, the weight stays a plain parameter and masked entries are kept
+*exactly zero in the parameter itself*: the forward pass is the dense layer's, with no
+per-step multiplication, and optimizers see ordinary tensors. Whoever changes the
+weights outside autograd (the optimizer) must call :meth:`enforce_masks_` afterwards;
+:class:`~avalanche_nispa.plugins.MaskingPlugin` does so after every update.
+
+Buffers (all in ``state_dict``):
+
+- ``connection_mask`` (bool, ``out x in``): live connections.
+- ``frozen_connections`` (bool, ``out x in``): connections whose weights never change
+  again (a subset of ``connection_mask``).
+- ``frozen_bias`` (bool, ``out``): biases that never change again.
+- ``unit_state`` (int8, ``out``): ``PLASTIC``, ``CANDIDATE`` or ``STABLE`` per unit.
+
+Derived caches (not in ``state_dict``, rebuilt by :meth:`refresh_`): the dense float
+multiplier of trainable live weights and the values of frozen weights and biases, which
+are written back after every update so frozen entries stay bit-identical whatever the
+optimizer does (momentum, Adam moments, weight decay).
+"""
+from __future__ import annotations
+
+from typing import Optional, Union
+
+import torch
+from torch import Tensor, nn
+
+__all__ = [
+    "PLASTIC",
+    "CANDIDATE",
+    "STABLE",
+    "MaskedLayer",
+    "MaskedLinear",
+    "MaskedConv2d",
+    "is_masked_layer",
+]
+
+PLASTIC = 0
+CANDIDATE = 1
+STABLE = 2
+
+
+class MaskedLayer:
+    """Mixin with the mask bookkeeping shared by :class:`MaskedLinear` and
+    :class:`MaskedConv2d`. Subclasses are ``nn.Module`` s with ``weight`` and
+    (optionally) ``bias`` parameters whose first two weight dimensions are
+    ``(out_units, in_units)``."""
+
+    weight: nn.Parameter
+    bias: Optional[nn.Parameter]
+    connection_mask: Tensor
+    frozen_connections: Tensor
+    frozen_bias: Tensor
+    unit_state: Tensor
+
+    def _init_masks(self) -> None:
+        out_units, in_units = self.weight.shape[:2]
+        device = self.weight.device
+        self.register_buffer(
+            "connection_mask", torch.ones(out_units, in_units, dtype=torch.bool, device=device)
+        )
+        self.register_buffer(
+            "frozen_connections",
+            torch.zeros(out_units, in_units, dtype=torch.bool, device=device),
+        )
+        self.register_buffer(
+            "frozen_bias", torch.zeros(out_units, dtype=torch.bool, device=device)
+        )
+        self.register_buffer(
+            "unit_state", torch.full((out_units,), PLASTIC, dtype=torch.int8, device=device)
+        )
+        self.register_buffer("_trainable_multiplier", None, persistent=False)
+        self._frozen_weight_values: Optional[Tensor] = None
+        self._frozen_bias_values: Optional[Tensor] = None
+        self._trainable_bias_multiplier: Optional[Tensor] = None
+        self.refresh_()
+
+    # ------------------------------------------------------------------ shapes
+    @property
+    def out_units(self) -> int:
+        return int(self.weight.shape[0])
+
+    @property
+    def in_units(self) -> int:
+        return int(self.weight.shape[1])
+
+    @property
+    def connection_size(self) -> int:
+        """Number of weights in one connection (``kh*kw`` for a conv, 1 for linear)."""
+        return int(self.weight[0, 0].numel())
+
+    def expand(self, connection_tensor: Tensor) -> Tensor:
+        """Broadcast an ``(out, in)`` tensor to the weight's shape."""
+        extra = self.weight.dim() - 2
+        return connection_tensor.reshape(*connection_tensor.shape, *([1] * extra)).expand_as(
+            self.weight
+        )
+
+    # ------------------------------------------------------------ invariants
+    @torch.no_grad()
+    def refresh_(self) -> None:
+        """Rebuild the caches from the masks and the current weights, and zero the
+        weights of absent connections. Call after any change of the masks; the values
+        of frozen entries are taken from the current weights."""
+        weight = self.weight
+        frozen = self.frozen_connections & self.connection_mask
+        self.frozen_connections.copy_(frozen)
+        trainable = self.connection_mask & ~frozen
+        self._trainable_multiplier = self.expand(trainable).to(weight.dtype).contiguous()
+        if bool(frozen.any()):
+            self._frozen_weight_values = weight * self.expand(frozen).to(weight.dtype)
+        else:
+            self._frozen_weight_values = None
+        if self.bias is not None and bool(self.frozen_bias.any()):
+            keep = self.frozen_bias.to(self.bias.dtype)
+            self._frozen_bias_values = self.bias.detach() * keep
+            self._trainable_bias_multiplier = 1.0 - keep
+        else:
+            self._frozen_bias_values = None
+            self._trainable_bias_multiplier = None
+        self.enforce_masks_()
+
+    @torch.no_grad()
+    def enforce_masks_(self) -> None:
+        """Zero absent weights and write frozen weights and biases back, in place.
+
+        Bit-exact: a trainable live weight is multiplied by 1.0, a frozen one is
+        ``0 * w + v == v`` and an absent one becomes 0.
+        """
+        self.weight.mul_(self._trainable_multiplier)
+        if self._frozen_weight_values is not None:
+            self.weight.add_(self._frozen_weight_values)
+        if self._frozen_bias_values is not None:
+            self.bias.mul_(self._trainable_bias_multiplier).add_(self._frozen_bias_values)
+
+    @torch.no_grad()
+    def mask_gradients_(self) -> None:
+        """Zero the gradients of absent and frozen entries, so optimizer states
+        (momentum, Adam moments) never accumulate there."""
+        if self.weight.grad is not None:
+            self.weight.grad.mul_(self._trainable_multiplier)
+        if (
+            self.bias is not None
+            and self.bias.grad is not None
+            and self._trainable_bias_multiplier is not None
+        ):
+            self.bias.grad.mul_(self._trainable_bias_multiplier)
+
+    # ------------------------------------------------------------ mutations
+    @torch.no_grad()
+    def set_connection_mask_(self, mask: Tensor) -> None:
+        """Replace the live connections. Frozen connections must stay live."""
+        mask = mask.to(device=self.connection_mask.device, dtype=torch.bool)
+        if bool((self.frozen_connections & ~mask).any()):
+            raise ValueError("a new connection mask may not remove frozen connections")
+        self.connection_mask.copy_(mask)
+        self.refresh_()
+
+    @torch.no_grad()
+    def freeze_(self, connections: Tensor, bias: Tensor) -> None:
+        """Freeze more connections and biases (union with the ones already frozen);
+        their current values are kept from now on."""
+        self.frozen_connections |= connections.to(self.frozen_connections.device) & self.connection_mask
+        self.frozen_bias |= bias.to(self.frozen_bias.device)
+        self.refresh_()
+
+    def _load_from_state_dict(self, *args, **kwargs):  # noqa: D401 - torch hook
+        super()._load_from_state_dict(*args, **kwargs)  # type: ignore[misc]
+        self.refresh_()
+
+    def _apply(self, fn, *args, **kwargs):
+        result = super()._apply(fn, *args, **kwargs)  # type: ignore[misc]
+        if hasattr(self, "connection_mask"):
+            self.refresh_()
+        return result
+
+    # ------------------------------------------------------------- counters
+    def live_connections(self) -> int:
+        return int(self.connection_mask.sum())
+
+    def density(self) -> float:
+        return self.live_connections() / self.connection_mask.numel()
+
+    def extra_repr(self) -> str:  # pragma: no cover - cosmetic
+        return super().extra_repr() + f", density={self.density():.3f}"  # type: ignore[misc]
+
+
+class MaskedLinear(MaskedLayer, nn.Linear):
+    """``nn.Linear`` with a per-weight connection mask (one connection = one weight)."""
+
+    def __init__(self, in_features: int, out_features: int, bias: bool = True, **kwargs) -> None:
+        nn.Linear.__init__(self, in_features, out_features, bias=bias, **kwargs)
+        self._init_masks()
+
+    @classmethod
+    def from_dense(cls, layer: nn.Linear) -> "MaskedLinear":
+        new = cls(layer.in_features, layer.out_features, bias=layer.bias is not None,
+                  device=layer.weight.device, dtype=layer.weight.dtype)
+        with torch.no_grad():
+            new.weight.copy_(layer.weight)
+            if layer.bias is not None:
+                new.bias.copy_(layer.bias)
+        new.refresh_()
+        return new
+
+
+class MaskedConv2d(MaskedLayer, nn.Conv2d):
+    """``nn.Conv2d`` whose connections are whole kernels between an input and an
+    output channel (unit = output channel)."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size, **kwargs) -> None:
+        nn.Conv2d.__init__(self, in_channels, out_channels, kernel_size, **kwargs)
+        if self.groups != 1:
+            raise ValueError(
+                f"MaskedConv2d supports groups=1 only, got groups={self.groups}; "
+                "use an ordinary Conv2d for grouped or depthwise convolutions"
+            )
+        self._init_masks()
+
+    @classmethod
+    def from_dense(cls, layer: nn.Conv2d) -> "MaskedConv2d":
+        if layer.padding_mode != "zeros":
+            raise ValueError(
+                f"MaskedConv2d supports padding_mode='zeros' only, got {layer.padding_mode!r}"
+            )
+        new = cls(
+            layer.in_channels, layer.out_channels, layer.kernel_size, stride=layer.stride,
+            padding=layer.padding, dilation=layer.dilation, groups=layer.groups,
+            bias=layer.bias is not None, device=layer.weight.device, dtype=layer.weight.dtype,
+        )
+        with torch.no_grad():
+            new.weight.copy_(layer.weight)
+            if layer.bias is not None:
+                new.bias.copy_(layer.bias)
+        new.refresh_()
+        return new
+
+
+def is_masked_layer(module: nn.Module) -> bool:
+    return isinstance(module, MaskedLayer)
+
+
+MaskedModule = Union[MaskedLinear, MaskedConv2d]
