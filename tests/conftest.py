@@ -1,0 +1,169 @@
+"""Shared fixtures.
+
+Test files are imported with ``--import-mode=importlib`` (see pyproject.toml)
+and ``tests/`` has no ``__init__.py``: helpers shared between test files live
+here as fixtures, never in an importable ``tests`` package (that name belongs
+to the copy avalanche-lib installs into site-packages).
+"""
+
+from __future__ import annotations
+
+import gzip
+import importlib.util
+import os
+import struct
+import sys
+from pathlib import Path
+from types import ModuleType
+from typing import Callable
+
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+EXAMPLES_DIR = REPO / "examples"
+
+
+def _give_tests_back_to_avalanche() -> None:
+    """Undo pytest's stand-in ``tests`` module.
+
+    In importlib mode pytest imports this file as ``tests.conftest`` and, for
+    that, registers our ``tests/`` directory as a namespace package named
+    ``tests`` in ``sys.modules``. That would hide avalanche-lib's ``tests``
+    package (``from tests.unit_tests_utils import get_fast_benchmark``) for the
+    whole session. Import the real one in its place; our test modules still
+    load, as ``tests.<file>`` submodules found by path.
+    """
+    stand_in = sys.modules.get("tests")
+    if stand_in is None or getattr(stand_in, "__file__", None) is not None:
+        return
+    del sys.modules["tests"]
+    try:
+        importlib.import_module("tests")
+    except ImportError:
+        sys.modules["tests"] = stand_in
+
+
+_give_tests_back_to_avalanche()
+
+
+def _load_example(name: str) -> ModuleType:
+    """Import ``examples/<name>.py`` by file path, under a private module name.
+
+    Our examples are not a package: ``import examples`` is avalanche-lib's.
+    Importing by path runs the module body but not its ``__main__`` block.
+    """
+    path = EXAMPLES_DIR / f"{name.removesuffix('.py')}.py"
+    if not path.is_file():
+        raise FileNotFoundError(f"no example {path}")
+    module_name = f"_avalanche_nispa_example_{path.stem}"
+    spec = importlib.util.spec_from_file_location(module_name, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module  # dataclasses and pickling look it up
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        del sys.modules[module_name]
+        raise
+    return module
+
+
+@pytest.fixture
+def load_example() -> Callable[[str], ModuleType]:
+    """``load_example("quickstart")`` imports ``examples/quickstart.py`` by path."""
+    return _load_example
+
+
+# --------------------------------------------------------------------------- #
+# Data
+
+
+_NISPA_ENV_PREFIX = "NISPA_"
+
+
+@pytest.fixture
+def isolated_data_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """No NISPA_* variable set, HOME and the cache in a fresh temporary directory.
+
+    Keeps the data resolver away from the real ``~/.cache``, ``~/.avalanche``
+    and CI's ``NISPA_DATA_DIR``. Returns the temporary HOME.
+    """
+    for key in list(os.environ):
+        if key.startswith(_NISPA_ENV_PREFIX):
+            monkeypatch.delenv(key)
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("NISPA_CACHE_DIR", str(tmp_path / "cache"))
+    return home
+
+
+def _write_idx(path: Path, array: np.ndarray, *, gz: bool) -> Path:
+    """Write ``array`` (uint8, 1-D labels or 3-D images) in the IDX format."""
+    array = np.ascontiguousarray(array, dtype=np.uint8)
+    magic = 0x0800 + array.ndim  # unsigned bytes, ndim dimensions
+    header = struct.pack(f">I{array.ndim}I", magic, *array.shape)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if gz:
+        path = path.with_name(path.name + ".gz")
+        path.write_bytes(gzip.compress(header + array.tobytes(), mtime=0))
+    else:
+        path.write_bytes(header + array.tobytes())
+    return path
+
+
+def _synthetic_split(n_classes: int, per_class: int, seed: int):
+    rng = np.random.default_rng(seed)
+    labels = np.repeat(np.arange(n_classes), per_class)
+    images = rng.integers(0, 256, size=(len(labels), 28, 28), dtype=np.uint8)
+    return images, labels
+
+
+@pytest.fixture
+def write_idx_dir() -> Callable[..., Path]:
+    """Write a small synthetic IDX data set (original file names) into a directory.
+
+    ``write_idx_dir(directory, kind="mnist"|"emnist", n_classes=10,
+    per_class=2, gz=True)``; EMNIST files use the balanced split's names.
+    """
+
+    def write(
+        directory: Path,
+        *,
+        kind: str = "mnist",
+        n_classes: int = 10,
+        per_class: int = 2,
+        gz: bool = True,
+    ) -> Path:
+        names = {
+            "mnist": {"train": "train", "test": "t10k"},
+            "emnist": {"train": "emnist-balanced-train", "test": "emnist-balanced-test"},
+        }[kind]
+        for seed, (split, prefix) in enumerate(names.items()):
+            images, labels = _synthetic_split(n_classes, per_class, seed)
+            _write_idx(directory / f"{prefix}-images-idx3-ubyte", images, gz=gz)
+            _write_idx(directory / f"{prefix}-labels-idx1-ubyte", labels, gz=gz)
+        return directory
+
+    return write
+
+
+@pytest.fixture
+def shared_data_dir() -> Path:
+    """The directory of the real IDX files, ``$NISPA_DATA_DIR`` (CI sets it).
+
+    It holds ``mnist/`` (checked here) and ``fashion-mnist/``.
+
+    Outside CI, falls back to ``../shared/data`` beside the checkout and skips
+    the test when neither exists; in CI (``CI`` set) a missing directory fails.
+    """
+    configured = os.environ.get("NISPA_DATA_DIR")
+    data_dir = Path(configured) if configured else REPO.parent / "shared" / "data"
+    mnist = data_dir / "mnist"
+    if not (mnist / "train-images-idx3-ubyte.gz").is_file():
+        message = f"real MNIST IDX files not found in {mnist} (set NISPA_DATA_DIR)"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return data_dir
