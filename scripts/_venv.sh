@@ -1,0 +1,31 @@
+# Sourced by the other scripts: create or reuse the project's virtual
+# environment in .venv and install the package into it, pinned to
+# requirements/constraints.txt. The install is skipped while a stamp shows that
+# neither the constraints nor the package metadata changed since the last one.
+# Sets: repo (the checkout), python (the environment's interpreter).
+
+repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+venv="$repo/.venv"
+python="$venv/bin/python"
+stamp="$venv/.avalanche-nispa-installed"
+
+if ! "$python" -c "import sys" >/dev/null 2>&1; then
+    base="${PYTHON:-python3}"
+    if ! "$base" -c "import sys; sys.exit(sys.version_info < (3, 10))" 2>/dev/null; then
+        echo "error: Python 3.10 or newer is needed; set PYTHON=/path/to/python3.x" >&2
+        exit 1
+    fi
+    echo "Creating the virtual environment $venv ..." >&2
+    "$base" -m venv --clear "$venv"
+fi
+
+wanted="$(cat "$repo/requirements/constraints.txt" "$repo/setup.cfg" "$repo/pyproject.toml" \
+    | sha256sum | cut -d' ' -f1)"
+if [ "$(cat "$stamp" 2>/dev/null)" != "$wanted" ]; then
+    echo "Installing avalanche-nispa and its pinned dependencies into $venv" \
+         "(the first time takes a few minutes) ..." >&2
+    rm -f "$stamp"
+    "$python" -m pip install --quiet --progress-bar off \
+        -c "$repo/requirements/constraints.txt" -e "$repo[test]" >&2
+    echo "$wanted" > "$stamp"
+fi
