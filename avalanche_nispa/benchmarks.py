@@ -145,8 +145,12 @@ def split_mnist(
     # Avalanche's MNIST already yields float tensors in [0, 1] (what ToTensor
     # gives), so no transform keeps the official code's preprocessing.
     return _split_28x28(
-        SplitMNIST, resolve_dataset_root("mnist", root, download=download),
-        None, seed, fixed_class_order, return_task_id,
+        SplitMNIST,
+        resolve_dataset_root("mnist", root, download=download),
+        None,
+        seed,
+        fixed_class_order,
+        return_task_id,
     )
 
 
@@ -163,8 +167,12 @@ def split_fmnist(
     Arguments as in :func:`split_mnist`; inputs are ``ToTensor()`` only.
     """
     return _split_28x28(
-        SplitFMNIST, resolve_dataset_root("fashion_mnist", root, download=download),
-        transforms.ToTensor(), seed, fixed_class_order, return_task_id,
+        SplitFMNIST,
+        resolve_dataset_root("fashion_mnist", root, download=download),
+        transforms.ToTensor(),
+        seed,
+        fixed_class_order,
+        return_task_id,
     )
 
 
@@ -190,9 +198,7 @@ def permuted_mnist(
     )
 
 
-def ef_mnist(
-    *, root: Optional[PathLike] = None, download: bool = False
-) -> NCScenario:
+def ef_mnist(*, root: Optional[PathLike] = None, download: bool = False) -> NCScenario:
     """EF-MNIST: EMNIST (balanced) followed by Fashion-MNIST, 57 classes.
 
     As in the official code: Fashion-MNIST labels are shifted by 47, classes are
@@ -212,7 +218,9 @@ def ef_mnist(
     to_tensor = transforms.ToTensor()
 
     def both(train: bool) -> Dataset:
-        letters = EMNIST(str(emnist_root), split="balanced", train=train, transform=to_tensor)
+        letters = EMNIST(
+            str(emnist_root), split="balanced", train=train, transform=to_tensor
+        )
         clothes = FashionMNIST(str(fmnist_root), train=train, transform=to_tensor)
         return _ShiftedConcat([(letters, 0), (clothes, EMNIST_BALANCED_CLASSES)])
 
@@ -231,7 +239,7 @@ def ef_mnist(
 def split_cifar10(
     *, root: Optional[PathLike] = None, download: bool = False
 ) -> NCScenario:
-    """Split CIFAR-10: 5 tasks of 2 classes {0,1}, ..., {8,9}; normalised, no augmentation."""
+    """Split CIFAR-10: 5 tasks of 2 classes, {0,1} ... {8,9}; normalised only."""
     return SplitCIFAR10(
         5,
         return_task_id=True,
@@ -245,7 +253,7 @@ def split_cifar10(
 def split_cifar100(
     *, root: Optional[PathLike] = None, download: bool = False
 ) -> NCScenario:
-    """Split CIFAR-100: 20 tasks of 5 classes in id order; normalised, no augmentation."""
+    """Split CIFAR-100: 20 tasks of 5 classes in id order; normalised only."""
     return SplitCIFAR100(
         20,
         return_task_id=True,
@@ -265,7 +273,9 @@ def _split_28x28(generator, dataset_root, transform, seed, class_order, return_t
         5,
         return_task_id=return_task_id,
         seed=seed,
-        fixed_class_order=None if class_order is None else [int(c) for c in class_order],
+        fixed_class_order=(
+            None if class_order is None else [int(c) for c in class_order]
+        ),
         train_transform=transform,
         eval_transform=transform,
         dataset_root=dataset_root,

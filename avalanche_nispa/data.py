@@ -291,9 +291,10 @@ def _use_place(
         return place
     if spec.idx_files and place.is_dir() and _idx_sources(spec, place) is not None:
         return _use_idx_dir(spec, place, label, tried)
-    tried.append(f"{label} {place}: {_missing_layout(spec, place)}" + (
-        f", and no {spec.idx_files[0]}(.gz) IDX files" if spec.idx_files and place.is_dir() else ""
-    ))
+    reason = _missing_layout(spec, place)
+    if spec.idx_files and place.is_dir():
+        reason += f", and no {spec.idx_files[0]}(.gz) IDX files"
+    tried.append(f"{label} {place}: {reason}")
     return None
 
 
@@ -326,8 +327,12 @@ def _idx_dirs(spec: _DatasetSpec, tried: list[str]) -> list[tuple[str, Path]]:
     places = []
     data_dir = os.environ.get(DATA_DIR_ENV)
     if data_dir:
-        places.append((f"${DATA_DIR_ENV}/{spec.data_dir_subdir}",
-                       Path(data_dir).expanduser() / spec.data_dir_subdir))
+        places.append(
+            (
+                f"${DATA_DIR_ENV}/{spec.data_dir_subdir}",
+                Path(data_dir).expanduser() / spec.data_dir_subdir,
+            )
+        )
     else:
         tried.append(f"${DATA_DIR_ENV}/{spec.data_dir_subdir}: {DATA_DIR_ENV} not set")
     places.extend(("system directory", Path(d)) for d in spec.system_dirs)
@@ -353,7 +358,8 @@ def _use_idx_dir(
     sources = _idx_sources(spec, directory) if directory.is_dir() else None
     if sources is None:
         reason = (
-            "does not exist" if not directory.exists()
+            "does not exist"
+            if not directory.exists()
             else f"missing {spec.idx_files[0]}(.gz) or another of its 4 IDX files"
         )
         tried.append(f"{label} {directory}: {reason}")

@@ -23,8 +23,15 @@ from avalanche_nispa.data import DatasetNotFoundError
 
 BUILDERS: dict[str, Callable] = {
     name: getattr(benchmarks, name)
-    for name in ("split_digits", "split_mnist", "split_fmnist", "permuted_mnist",
-                 "ef_mnist", "split_cifar10", "split_cifar100")
+    for name in (
+        "split_digits",
+        "split_mnist",
+        "split_fmnist",
+        "permuted_mnist",
+        "ef_mnist",
+        "split_cifar10",
+        "split_cifar100",
+    )
 }
 
 
@@ -44,9 +51,14 @@ def describe(benchmark) -> list[str]:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("benchmark", nargs="?", default="split_digits", choices=BUILDERS)
-    parser.add_argument("--download", action="store_true",
-                        help="allow a torchvision download when no local copy is found")
+    parser.add_argument(
+        "benchmark", nargs="?", default="split_digits", choices=BUILDERS
+    )
+    parser.add_argument(
+        "--download",
+        action="store_true",
+        help="allow a torchvision download when no local copy is found",
+    )
     args = parser.parse_args(argv)
 
     builder = BUILDERS[args.benchmark]

@@ -138,7 +138,10 @@ def write_idx_dir() -> Callable[..., Path]:
     ) -> Path:
         names = {
             "mnist": {"train": "train", "test": "t10k"},
-            "emnist": {"train": "emnist-balanced-train", "test": "emnist-balanced-test"},
+            "emnist": {
+                "train": "emnist-balanced-train",
+                "test": "emnist-balanced-test",
+            },
         }[kind]
         for seed, (split, prefix) in enumerate(names.items()):
             images, labels = _synthetic_split(n_classes, per_class, seed)

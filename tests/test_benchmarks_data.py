@@ -79,7 +79,9 @@ def test_split_digits_is_a_seeded_stratified_partition():
     same = first_batch(split_digits(seed=3).test_stream[0], size=10_000)[0]
     other = first_batch(split_digits(seed=4).test_stream[0], size=10_000)[0]
     assert torch.equal(same, test[0][0])
-    assert not torch.equal(_sorted_rows(other.flatten(1)), _sorted_rows(same.flatten(1)))
+    assert not torch.equal(
+        _sorted_rows(other.flatten(1)), _sorted_rows(same.flatten(1))
+    )
 
 
 def _sorted_rows(x: torch.Tensor) -> torch.Tensor:
@@ -88,9 +90,9 @@ def _sorted_rows(x: torch.Tensor) -> torch.Tensor:
 
 
 def test_split_digits_options():
-    assert stream_summary(split_digits(n_experiences=2, return_task_id=False).train_stream) == (
-        pairs(2, 5, task_labels=False)
-    )
+    assert stream_summary(
+        split_digits(n_experiences=2, return_task_id=False).train_stream
+    ) == (pairs(2, 5, task_labels=False))
     with pytest.raises(ValueError, match="must divide the 10 digit classes.*got 3"):
         split_digits(n_experiences=3)
 
@@ -120,13 +122,17 @@ def test_real_split_mnist_through_avalanche(real_data):
         assert set(t.tolist()) == {exp.current_experience}
     # The files were unpacked into the cache, not next to the sources.
     assert sorted(p.name for p in (real_data / "mnist").iterdir()) == [
-        "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz",
-        "train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
+        "t10k-images-idx3-ubyte.gz",
+        "t10k-labels-idx1-ubyte.gz",
+        "train-images-idx3-ubyte.gz",
+        "train-labels-idx1-ubyte.gz",
     ]
 
 
 def test_real_split_mnist_class_order_and_task_ids(real_data):
-    bm = split_mnist(fixed_class_order=[9, 8, 7, 6, 5, 4, 3, 2, 1, 0], return_task_id=False)
+    bm = split_mnist(
+        fixed_class_order=[9, 8, 7, 6, 5, 4, 3, 2, 1, 0], return_task_id=False
+    )
     assert stream_summary(bm.train_stream)[0] == ([0], [8, 9])
     assert {tuple(t) for t, _ in stream_summary(bm.train_stream)} == {(0,)}
 
@@ -143,8 +149,13 @@ def test_real_split_fmnist(real_data):
 
 def test_real_permuted_mnist(real_data):
     bm = permuted_mnist(n_experiences=2, seed=1)
-    assert stream_summary(bm.train_stream) == [([0], list(range(10))), ([1], list(range(10)))]
-    (x0, y0, _), (x1, y1, t1) = first_batch(bm.test_stream[0]), first_batch(bm.test_stream[1])
+    assert stream_summary(bm.train_stream) == [
+        ([0], list(range(10))),
+        ([1], list(range(10))),
+    ]
+    (x0, y0, _), (x1, y1, t1) = first_batch(bm.test_stream[0]), first_batch(
+        bm.test_stream[1]
+    )
     assert torch.equal(y0, y1) and set(t1.tolist()) == {1}
     # Same images, pixels moved: equal as multisets, different in place.
     assert torch.equal(x0.flatten(1).sort(1).values, x1.flatten(1).sort(1).values)
@@ -157,8 +168,12 @@ def test_real_permuted_mnist(real_data):
 
 
 def test_ef_mnist_on_synthetic_files(tmp_path, write_idx_dir):
-    write_idx_dir(tmp_path / "EMNIST" / "raw", kind="emnist", n_classes=47, per_class=2, gz=False)
-    write_idx_dir(tmp_path / "FashionMNIST" / "raw", n_classes=10, per_class=3, gz=False)
+    write_idx_dir(
+        tmp_path / "EMNIST" / "raw", kind="emnist", n_classes=47, per_class=2, gz=False
+    )
+    write_idx_dir(
+        tmp_path / "FashionMNIST" / "raw", n_classes=10, per_class=3, gz=False
+    )
 
     bm = ef_mnist(root=tmp_path)
 
@@ -195,13 +210,19 @@ def _write_cifar(root: Path, n_classes: int, per_class: int) -> Path:
     folder = root / ("cifar-10-batches-py" if ten else "cifar-100-python")
     folder.mkdir(parents=True)
     label_key = "labels" if ten else "fine_labels"
-    files = [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"] if ten else ["train", "test"]
+    files = (
+        [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]
+        if ten
+        else ["train", "test"]
+    )
     for name in files:
         labels = np.repeat(np.arange(n_classes), per_class).tolist()
         pixels = rng.integers(0, 256, size=(len(labels), 3 * 32 * 32), dtype=np.uint8)
         with open(folder / name, "wb") as f:
             pickle.dump({"data": pixels, label_key: labels}, f)
-    meta_name, meta_key = ("batches.meta", "label_names") if ten else ("meta", "fine_label_names")
+    meta_name, meta_key = (
+        ("batches.meta", "label_names") if ten else ("meta", "fine_label_names")
+    )
     with open(folder / meta_name, "wb") as f:
         pickle.dump({meta_key: [f"class{i}" for i in range(n_classes)]}, f)
     return root
@@ -212,17 +233,23 @@ def skip_cifar_checksums(monkeypatch):
     """Synthetic files cannot match torchvision's MD5 sums: check existence only."""
     import torchvision.datasets.cifar as cifar
 
-    monkeypatch.setattr(cifar, "check_integrity", lambda fpath, md5=None: os.path.isfile(fpath))
+    monkeypatch.setattr(
+        cifar, "check_integrity", lambda fpath, md5=None: os.path.isfile(fpath)
+    )
 
 
 @pytest.mark.usefixtures("skip_cifar_checksums")
 @pytest.mark.parametrize(
     "builder, n_classes, n_tasks, mean, std",
-    [(split_cifar10, 10, 5, CIFAR10_MEAN, CIFAR10_STD),
-     (split_cifar100, 100, 20, CIFAR100_MEAN, CIFAR100_STD)],
+    [
+        (split_cifar10, 10, 5, CIFAR10_MEAN, CIFAR10_STD),
+        (split_cifar100, 100, 20, CIFAR100_MEAN, CIFAR100_STD),
+    ],
     ids=["cifar10", "cifar100"],
 )
-def test_split_cifar_on_synthetic_files(tmp_path, builder, n_classes, n_tasks, mean, std):
+def test_split_cifar_on_synthetic_files(
+    tmp_path, builder, n_classes, n_tasks, mean, std
+):
     root = _write_cifar(tmp_path, n_classes, per_class=1)
     bm = builder(root=root)
     per_task = n_classes // n_tasks
@@ -236,15 +263,21 @@ def test_split_cifar_on_synthetic_files(tmp_path, builder, n_classes, n_tasks, m
     assert x.shape == (per_task, 3, 32, 32) and set(t.tolist()) == {1}
     # Normalised with the official statistics, and nothing else (no augmentation).
     pixels = torch.as_tensor(raw.data[y.numpy()]).permute(0, 3, 1, 2).float() / 255
-    expected = (pixels - torch.tensor(mean)[:, None, None]) / torch.tensor(std)[:, None, None]
+    expected = (pixels - torch.tensor(mean)[:, None, None]) / torch.tensor(std)[
+        :, None, None
+    ]
     torch.testing.assert_close(x, expected)
     assert torch.equal(x, first_batch(bm.test_stream[1])[0])
     x_train = first_batch(bm.train_stream[0])[0]
-    assert torch.equal(x_train, first_batch(bm.train_stream[0])[0])  # no random crop/flip
+    assert torch.equal(
+        x_train, first_batch(bm.train_stream[0])[0]
+    )  # no random crop/flip
 
 
 def test_split_cifar_without_data_says_how_to_get_it():
     with pytest.raises(DatasetNotFoundError, match="'cifar10' data set") as caught:
         split_cifar10()
     message = str(caught.value)
-    assert "cifar-10-batches-py/data_batch_1" in message and "NISPA_CIFAR10_DIR" in message
+    assert (
+        "cifar-10-batches-py/data_batch_1" in message and "NISPA_CIFAR10_DIR" in message
+    )

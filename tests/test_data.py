@@ -21,8 +21,12 @@ from avalanche_nispa.data import (
 
 pytestmark = pytest.mark.usefixtures("isolated_data_env")
 
-MNIST_RAW = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",
-             "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
+MNIST_RAW = (
+    "train-images-idx3-ubyte",
+    "train-labels-idx1-ubyte",
+    "t10k-images-idx3-ubyte",
+    "t10k-labels-idx1-ubyte",
+)
 
 
 def make_layout(root: Path, folder: str = "MNIST") -> Path:
@@ -37,7 +41,11 @@ def make_layout(root: Path, folder: str = "MNIST") -> Path:
 def snapshot(directory: Path) -> dict[str, tuple[int, int, int]]:
     """Every entry below ``directory`` with its size, mtime and mode."""
     return {
-        str(p.relative_to(directory)): (p.stat().st_size, p.stat().st_mtime_ns, p.stat().st_mode)
+        str(p.relative_to(directory)): (
+            p.stat().st_size,
+            p.stat().st_mtime_ns,
+            p.stat().st_mode,
+        )
         for p in sorted(directory.rglob("*"))
     } | {".": (0, directory.stat().st_mtime_ns, directory.stat().st_mode)}
 
@@ -55,20 +63,29 @@ def no_network(monkeypatch):
 def test_names_and_env_vars():
     assert DATASET_NAMES == ("mnist", "fashion_mnist", "emnist", "cifar10", "cifar100")
     assert [dataset_env_var(n) for n in DATASET_NAMES] == [
-        "NISPA_MNIST_DIR", "NISPA_FASHION_MNIST_DIR", "NISPA_EMNIST_DIR",
-        "NISPA_CIFAR10_DIR", "NISPA_CIFAR100_DIR",
+        "NISPA_MNIST_DIR",
+        "NISPA_FASHION_MNIST_DIR",
+        "NISPA_EMNIST_DIR",
+        "NISPA_CIFAR10_DIR",
+        "NISPA_CIFAR100_DIR",
     ]
-    with pytest.raises(ValueError, match="unknown data set 'svhn'.*mnist, fashion_mnist"):
+    with pytest.raises(
+        ValueError, match="unknown data set 'svhn'.*mnist, fashion_mnist"
+    ):
         resolve_dataset_root("svhn")
 
 
 def test_default_cache_dir(monkeypatch, isolated_data_env):
     assert default_cache_dir() == Path(os.environ["NISPA_CACHE_DIR"])
     monkeypatch.delenv("NISPA_CACHE_DIR")
-    assert default_cache_dir() == isolated_data_env / ".cache" / "avalanche_nispa" / "data"
+    assert (
+        default_cache_dir() == isolated_data_env / ".cache" / "avalanche_nispa" / "data"
+    )
 
 
-def test_priority_of_every_combination(monkeypatch, tmp_path, write_idx_dir, isolated_data_env):
+def test_priority_of_every_combination(
+    monkeypatch, tmp_path, write_idx_dir, isolated_data_env
+):
     """For every subset of places holding MNIST, the first in the documented order wins.
 
     Order: root argument > $NISPA_MNIST_DIR > $NISPA_DATA_ROOT > download
@@ -138,7 +155,9 @@ def test_idx_dir_is_unpacked_into_the_cache_in_torchvision_layout(
     assert root.name.startswith("mnist-")
     for name in MNIST_RAW:
         original = source / (name + ".gz" if gz else name)
-        expected = gzip.decompress(original.read_bytes()) if gz else original.read_bytes()
+        expected = (
+            gzip.decompress(original.read_bytes()) if gz else original.read_bytes()
+        )
         assert (root / "MNIST" / "raw" / name).read_bytes() == expected
     assert snapshot(source) == before  # the source directory is untouched
     # Nothing else left behind in the cache (no temporary directories).
@@ -151,7 +170,9 @@ def test_idx_dir_is_unpacked_into_the_cache_in_torchvision_layout(
     assert len(MNIST(str(root), train=False)) == 20
 
 
-def test_unpacked_copy_is_reused_and_never_overwritten(monkeypatch, tmp_path, write_idx_dir):
+def test_unpacked_copy_is_reused_and_never_overwritten(
+    monkeypatch, tmp_path, write_idx_dir
+):
     source = write_idx_dir(tmp_path / "idx")
     first = resolve_dataset_root("mnist", source)
     marker = first / "MNIST" / "raw" / MNIST_RAW[0]
@@ -174,9 +195,13 @@ def test_incomplete_unpacked_copy_is_reported_not_overwritten(tmp_path, write_id
     target = resolve_dataset_root("mnist", source)
     (target / "MNIST" / "raw" / MNIST_RAW[3]).unlink()
 
-    with pytest.raises(DatasetNotFoundError, match="exists but is incomplete; remove it"):
+    with pytest.raises(
+        DatasetNotFoundError, match="exists but is incomplete; remove it"
+    ):
         resolve_dataset_root("mnist", source)
-    assert sorted(p.name for p in (target / "MNIST" / "raw").iterdir()) == sorted(MNIST_RAW[:3])
+    assert sorted(p.name for p in (target / "MNIST" / "raw").iterdir()) == sorted(
+        MNIST_RAW[:3]
+    )
 
 
 def test_read_only_source_dir_is_fine(tmp_path, write_idx_dir):
@@ -191,7 +216,9 @@ def test_read_only_source_dir_is_fine(tmp_path, write_idx_dir):
     assert snapshot(source) == before
 
 
-def test_corrupt_idx_dir_falls_through_to_the_next_place(monkeypatch, tmp_path, write_idx_dir):
+def test_corrupt_idx_dir_falls_through_to_the_next_place(
+    monkeypatch, tmp_path, write_idx_dir
+):
     broken = write_idx_dir(tmp_path / "broken")
     (broken / (MNIST_RAW[0] + ".gz")).write_bytes(b"not gzip at all")
     write_idx_dir(tmp_path / "data" / "mnist")
@@ -207,8 +234,12 @@ def test_corrupt_idx_dir_falls_through_to_the_next_place(monkeypatch, tmp_path, 
 def test_system_dir_is_searched_after_data_dir(monkeypatch, tmp_path, write_idx_dir):
     system = write_idx_dir(tmp_path / "usr-share" / "fashion-mnist")
     spec = data._SPECS["fashion_mnist"]
-    assert spec.system_dirs == ("/usr/share/datasets/fashion-mnist",)  # Debian's package
-    monkeypatch.setitem(data._SPECS, "fashion_mnist", replace(spec, system_dirs=(str(system),)))
+    assert spec.system_dirs == (
+        "/usr/share/datasets/fashion-mnist",
+    )  # Debian's package
+    monkeypatch.setitem(
+        data._SPECS, "fashion_mnist", replace(spec, system_dirs=(str(system),))
+    )
 
     from_system = resolve_dataset_root("fashion_mnist")
     assert (from_system / "FashionMNIST" / "raw" / MNIST_RAW[0]).is_file()
@@ -217,11 +248,15 @@ def test_system_dir_is_searched_after_data_dir(monkeypatch, tmp_path, write_idx_
     monkeypatch.setenv("NISPA_DATA_DIR", str(tmp_path / "data"))
     from_data_dir = resolve_dataset_root("fashion_mnist")
     assert from_data_dir != from_system
-    assert (from_data_dir / "FashionMNIST" / "raw" / MNIST_RAW[1]).stat().st_size == 8 + 3 * 2
+    assert (
+        from_data_dir / "FashionMNIST" / "raw" / MNIST_RAW[1]
+    ).stat().st_size == 8 + 3 * 2
 
 
 def test_emnist_idx_dir(monkeypatch, tmp_path, write_idx_dir):
-    write_idx_dir(tmp_path / "data" / "emnist", kind="emnist", n_classes=47, per_class=1)
+    write_idx_dir(
+        tmp_path / "data" / "emnist", kind="emnist", n_classes=47, per_class=1
+    )
     monkeypatch.setenv("NISPA_DATA_DIR", str(tmp_path / "data"))
     root = resolve_dataset_root("emnist")
 
@@ -289,12 +324,22 @@ def test_error_lists_every_place_and_how_to_provide_the_data(monkeypatch, tmp_pa
         f"$NISPA_DATA_DIR/mnist {tmp_path / 'empty' / 'mnist'}: does not exist",
         f"download into {tmp_path / 'arg'}: not attempted (download=False)",
     ]
-    assert message.startswith("could not find the 'mnist' data set. Tried, in order:\n  1. ")
+    assert message.startswith(
+        "could not find the 'mnist' data set. Tried, in order:\n  1. "
+    )
     for line in error.tried:
         assert line in message
-    for hint in ("NISPA_MNIST_DIR", "NISPA_DATA_ROOT", "NISPA_DATA_DIR", "NISPA_CACHE_DIR",
-                 "MNIST/raw/train-images-idx3-ubyte", "train-images-idx3-ubyte.gz",
-                 "'mnist/' sub-directory", "download=True", str(cache / "unpacked")):
+    for hint in (
+        "NISPA_MNIST_DIR",
+        "NISPA_DATA_ROOT",
+        "NISPA_DATA_DIR",
+        "NISPA_CACHE_DIR",
+        "MNIST/raw/train-images-idx3-ubyte",
+        "train-images-idx3-ubyte.gz",
+        "'mnist/' sub-directory",
+        "download=True",
+        str(cache / "unpacked"),
+    ):
         assert hint in message, hint
 
 
@@ -303,15 +348,22 @@ def test_error_for_cifar_explains_its_layout(tmp_path):
     with pytest.raises(DatasetNotFoundError) as caught:
         resolve_dataset_root("cifar100", tmp_path / "some-root")
     message = str(caught.value)
-    assert "no torchvision layout (missing cifar-100-python/train and 2 more)" in message
+    assert (
+        "no torchvision layout (missing cifar-100-python/train and 2 more)" in message
+    )
     assert "IDX directories: none for cifar100" in message
-    assert "NISPA_CIFAR100_DIR" in message and "IDX files" not in message.split("To provide")[1]
+    assert (
+        "NISPA_CIFAR100_DIR" in message
+        and "IDX files" not in message.split("To provide")[1]
+    )
 
 
 def test_error_for_fashion_mnist_names_the_debian_package(monkeypatch, tmp_path):
     spec = data._SPECS["fashion_mnist"]
     not_installed = tmp_path / "usr-share-datasets-fashion-mnist"
-    monkeypatch.setitem(data._SPECS, "fashion_mnist", replace(spec, system_dirs=(str(not_installed),)))
+    monkeypatch.setitem(
+        data._SPECS, "fashion_mnist", replace(spec, system_dirs=(str(not_installed),))
+    )
     with pytest.raises(DatasetNotFoundError) as caught:
         resolve_dataset_root("fashion_mnist")
     assert f"system directory {not_installed}: does not exist" in caught.value.tried

@@ -68,7 +68,9 @@ def test_installed_distribution_ships_only_the_library():
     options = read_configuration(REPO / "setup.cfg")["options"]
     packages = options["packages"]
     assert "avalanche_nispa" in packages
-    assert all(p == "avalanche_nispa" or p.startswith("avalanche_nispa.") for p in packages)
+    assert all(
+        p == "avalanche_nispa" or p.startswith("avalanche_nispa.") for p in packages
+    )
     requires = [r.replace(" ", "") for r in options["install_requires"]]
     assert "avalanche-lib>=0.6,<0.7" in requires
     assert "quadprog" in requires
