@@ -19,13 +19,19 @@ if ! "$python" -c "import sys" >/dev/null 2>&1; then
     "$base" -m venv --clear "$venv"
 fi
 
-wanted="$(cat "$repo/requirements/constraints.txt" "$repo/setup.cfg" "$repo/pyproject.toml" \
-    | sha256sum | cut -d' ' -f1)"
+wanted="$("$python" -c 'import hashlib, sys
+print(hashlib.sha256(b"".join(open(f, "rb").read() for f in sys.argv[1:])).hexdigest())' \
+    "$repo/requirements/constraints.txt" "$repo/setup.cfg" "$repo/pyproject.toml")"
 if [ "$(cat "$stamp" 2>/dev/null)" != "$wanted" ]; then
     echo "Installing avalanche-nispa and its pinned dependencies into $venv" \
          "(the first time takes a few minutes) ..." >&2
     rm -f "$stamp"
-    "$python" -m pip install --quiet --progress-bar off \
-        -c "$repo/requirements/constraints.txt" -e "$repo[test]" >&2
+    log="$venv/pip-install.log"
+    if ! "$python" -m pip install --progress-bar off \
+        -c "$repo/requirements/constraints.txt" -e "$repo[test]" >"$log" 2>&1; then
+        tail -n 30 "$log" >&2
+        echo "error: the installation failed; the whole log is in $log" >&2
+        exit 1
+    fi
     echo "$wanted" > "$stamp"
 fi
