@@ -7,7 +7,10 @@ loop, carves a validation split from the experience, and checks its input.
 from __future__ import annotations
 
 import math
-from typing import Any, Dict, List, Literal, Optional, Sequence
+import time
+from collections import defaultdict
+from contextlib import contextmanager
+from typing import Any, Dict, Iterator, List, Literal, Optional, Sequence
 
 import numpy as np
 import torch
@@ -20,8 +23,11 @@ from avalanche.training.plugins.evaluation import default_evaluator
 from avalanche.training.templates import SupervisedTemplate
 from avalanche.training.utils import trigger_plugins
 
+from .data_cache import TensorBatches, materialize
 from .models.network import CLEAN_MASKED_LOGIT, SparseMultiTaskNet
+from .optim import add_new_heads_to_optimizer
 from .phases import PhaseController, PhaseDecision
+from .plugins._common import input_batches
 from .plugins import MaskingPlugin, RewiringPlugin, StableSelectionPlugin, UnitStateReporter
 from .rewiring import GROWTH_INITS, REWIRE_ALGORITHMS, GrowthInit, RewireAlgorithm
 from .schedules import make_tau_schedule, validate_tau_schedule
@@ -75,6 +81,10 @@ class NISPA(SupervisedTemplate):
         ``"validation"`` (the held-out split, measured during the best epoch's
         validation pass at no extra cost).
     :param demote_dead_candidates: override the mode's choice.
+    :param cache_data: hold each experience's training split as tensors and draw
+        minibatches from them, as the official code does (about 2.5x faster epochs on
+        the paper MLP). Only for deterministic training transforms: a random
+        augmentation would be drawn once and frozen. Default ``False``.
 
     Other arguments are those of ``SupervisedTemplate``; ``train_epochs`` is not one
     (phases decide the epochs). ``phase_history`` lists, per trained experience, the
@@ -107,12 +117,14 @@ class NISPA(SupervisedTemplate):
         mode: Mode = "clean",
         selection_data: SelectionData = "train",
         demote_dead_candidates: Optional[bool] = None,
+        cache_data: bool = False,
         **base_kwargs,
     ) -> None:
         _check_arguments(
             model=model, phase_epochs=phase_epochs,
             accuracy_drop_threshold=accuracy_drop_threshold, max_phases=max_phases,
-            validation_fraction=validation_fraction, growth_init=growth_init,
+            validation_fraction=validation_fraction, validation_seed=validation_seed,
+            growth_init=growth_init,
             rewire_algo=rewire_algo, mode=mode, selection_data=selection_data,
             train_mb_size=train_mb_size,
         )
@@ -133,6 +145,8 @@ class NISPA(SupervisedTemplate):
         self.validation_fraction = float(validation_fraction)
         self.validation_seed = int(validation_seed)
         self.selection_data: SelectionData = selection_data
+        self.cache_data = bool(cache_data)
+        self._cached_train: Optional[List[Tensor]] = None
         self.selection_plugin = StableSelectionPlugin(
             demote_dead_candidates=(not original) if demote_dead_candidates is None
             else demote_dead_candidates,
@@ -144,7 +158,13 @@ class NISPA(SupervisedTemplate):
         self.masking_plugin = MaskingPlugin(reinit_after_experience)
         nispa_plugins = [self.selection_plugin, self.rewiring_plugin, self.masking_plugin,
                          UnitStateReporter()]
+        for plugin in nispa_plugins:
+            self._time_callback(plugin, "after_training_exp", "experience_end")
         self.phase_history: List[Dict[str, Any]] = []
+        self.timings: Dict[str, float] = defaultdict(float)
+        """Seconds spent per part of NISPA's training: ``training`` (the epochs),
+        ``validation``, ``snapshots`` (best-epoch and revert copies), ``phase_end``
+        (selection and rewiring), ``experience_end`` (promotion, freezing, re-init)."""
         self.validation_dataset = None
         self._validation_batches: List[tuple] = []
         super().__init__(
@@ -180,15 +200,15 @@ class NISPA(SupervisedTemplate):
                 f"{where} has no task labels; NISPA is task-incremental. Build the benchmark "
                 "with task labels (e.g. SplitMNIST(..., return_task_id=True))"
             )
+        size = len(experience.dataset)
+        if size == 0:
+            raise ValueError(f"{where} is empty: it has no training samples; drop it from the stream")
         tasks = list(experience.task_labels)
         if len(tasks) != 1:
             raise ValueError(
                 f"{where} carries task labels {sorted(tasks)}; NISPA trains one task per "
                 "experience: give each experience a single task label"
             )
-        size = len(experience.dataset)
-        if size == 0:
-            raise ValueError(f"{where} is empty: it has no training samples")
         n_val = _validation_size(size, self.validation_fraction)
         if n_val < 1 or size - n_val < 1:
             raise ValueError(
@@ -202,7 +222,8 @@ class NISPA(SupervisedTemplate):
             raise ValueError(
                 f"{where}: task label {task} comes back with new classes "
                 f"{sorted(classes - seen[task])}; a task's head is frozen when the task ends, so "
-                "give this experience a new task label"
+                "give this experience a new task label (a benchmark built without task labels "
+                "gives every experience task label 0: build it with return_task_id=True)"
             )
         seen.setdefault(task, set()).update(classes)
 
@@ -216,6 +237,24 @@ class NISPA(SupervisedTemplate):
         order = np.random.RandomState(self.validation_seed).permutation(len(full))
         self.validation_dataset = full.subset(order[:n_val].tolist()).eval()
         self.adapted_dataset = full.subset(order[n_val:].tolist())
+        self._cached_train = materialize(self.adapted_dataset) if self.cache_data else None
+
+    def make_train_dataloader(self, num_workers=0, shuffle=True, pin_memory=None,
+                              persistent_workers=False, drop_last=False, **kwargs):
+        if self._cached_train is None:
+            return super().make_train_dataloader(
+                num_workers=num_workers, shuffle=shuffle, pin_memory=pin_memory,
+                persistent_workers=persistent_workers, drop_last=drop_last, **kwargs)
+        self.dataloader = TensorBatches(self._cached_train, self.train_mb_size, shuffle=shuffle)
+
+    def selection_batches(self) -> Iterator[Tensor]:
+        """The training split's inputs, for the activation pass of the selection."""
+        if self._cached_train is not None:
+            inputs = self._cached_train[0]
+            for start in range(0, inputs.shape[0], self.eval_mb_size):
+                yield inputs[start:start + self.eval_mb_size].to(self.device)
+            return
+        yield from input_batches(self.adapted_dataset, self.eval_mb_size, self.device)
 
     def _load_validation_batches(self) -> None:
         dataset = self.validation_dataset
@@ -248,11 +287,35 @@ class NISPA(SupervisedTemplate):
         return 100.0 * correct / max(total, 1), activations
 
     # ------------------------------------------------------------- the loop
+    @contextmanager
+    def _timed(self, part: str) -> Iterator[None]:
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.timings[part] += time.perf_counter() - start
+
+    def _time_callback(self, plugin, callback: str, part: str) -> None:
+        """Account the time of one of NISPA's own plugin callbacks to ``part``."""
+        original = getattr(plugin, callback)
+
+        def timed(strategy, **kwargs):
+            with self._timed(part):
+                return original(strategy, **kwargs)
+
+        setattr(plugin, callback, timed)
+
     def _snapshot(self) -> Dict[str, Tensor]:
         return {k: v.detach().clone() for k, v in self.model.state_dict().items()}
 
     def _restore(self, snapshot: Dict[str, Tensor]) -> None:
         self.model.load_state_dict(snapshot)
+
+    def make_optimizer(self, **kwargs):
+        """Avalanche's, after placing new heads in the group of the layer feeding them
+        (its own guess fails when the user's parameter groups split the body)."""
+        add_new_heads_to_optimizer(self.optimizer, self.model)
+        super().make_optimizer(**kwargs)
 
     def _reset_optimizer_state(self) -> None:
         """A fresh optimizer every phase (official), keeping the user's optimizer
@@ -279,16 +342,20 @@ class NISPA(SupervisedTemplate):
                     self._stop_training = False
                     stop_requested = True
                     break
-                self.training_epoch(**kwargs)
+                with self._timed("training"):
+                    self.training_epoch(**kwargs)
                 self._after_training_epoch(**kwargs)
                 epochs += 1
-                accuracy, activations = self.validate(record)
+                with self._timed("validation"):
+                    accuracy, activations = self.validate(record)
                 if accuracy > best_accuracy:
                     best_accuracy, best_activations = accuracy, activations
                     last = epoch == self.phase_epochs - 1
-                    best_state = None if last else self._snapshot()
+                    with self._timed("snapshots"):
+                        best_state = None if last else self._snapshot()
             if best_state is not None:
-                self._restore(best_state)
+                with self._timed("snapshots"):
+                    self._restore(best_state)
             if best_accuracy == -math.inf:
                 best_accuracy, best_activations = self.validate(record)
             decision = controller.end_phase(best_accuracy)
@@ -297,11 +364,14 @@ class NISPA(SupervisedTemplate):
             if decision.stop:
                 if decision.revert:
                     assert previous is not None  # guaranteed by validate_tau_schedule
-                    self._restore(previous)
+                    with self._timed("snapshots"):
+                        self._restore(previous)
                 break
-            previous = self._snapshot()
-            trigger_plugins(self, "on_phase_end", phase=controller.phase, tau=tau,
-                            activations=best_activations)
+            with self._timed("snapshots"):
+                previous = self._snapshot()
+            with self._timed("phase_end"):
+                trigger_plugins(self, "on_phase_end", phase=controller.phase, tau=tau,
+                                activations=best_activations)
         self.phase_history.append({
             "experience": int(getattr(experience, "current_experience", len(self.phase_history))),
             "task": int(experience.task_labels[0]),
@@ -309,6 +379,7 @@ class NISPA(SupervisedTemplate):
             **controller.as_dict(decision),
         })
         self._validation_batches = []
+        self._cached_train = None
 
     def backward(self):
         if not bool(torch.isfinite(self.loss).all()):
@@ -326,7 +397,7 @@ def _validation_size(size: int, fraction: float) -> int:
 
 
 def _check_arguments(*, model, phase_epochs, accuracy_drop_threshold, max_phases,
-                     validation_fraction, growth_init, rewire_algo, mode, selection_data,
+                     validation_fraction, validation_seed, growth_init, rewire_algo, mode, selection_data,
                      train_mb_size) -> None:
     if not isinstance(model, SparseMultiTaskNet):
         raise TypeError(
@@ -350,6 +421,8 @@ def _check_arguments(*, model, phase_epochs, accuracy_drop_threshold, max_phases
         )
     if not 0.0 < validation_fraction < 1.0:
         raise ValueError(f"validation_fraction must be in (0, 1), got {validation_fraction}")
+    if not isinstance(validation_seed, int) or not 0 <= validation_seed < 2**32:
+        raise ValueError(f"validation_seed must be an integer in [0, 2**32), got {validation_seed!r}")
     if growth_init not in GROWTH_INITS:
         raise ValueError(f"growth_init must be one of {GROWTH_INITS}, got {growth_init!r}")
     if rewire_algo not in REWIRE_ALGORITHMS:

@@ -64,10 +64,12 @@ class StableSelectionPlugin(SupervisedPlugin):
         are measured on ``strategy.adapted_dataset`` unless given."""
         model = require_sparse_net(strategy.model, type(self).__name__)
         if activations is None:
-            batch_size = self.batch_size or strategy.eval_mb_size or strategy.train_mb_size
-            activations = mean_activations(
-                model, input_batches(strategy.adapted_dataset, batch_size, strategy.device)
-            )
+            if hasattr(strategy, "selection_batches"):
+                batches = strategy.selection_batches()
+            else:
+                batch_size = self.batch_size or strategy.eval_mb_size or strategy.train_mb_size
+                batches = input_batches(strategy.adapted_dataset, batch_size, strategy.device)
+            activations = mean_activations(model, batches)
         select_candidates_(
             model, activations, fraction, demote_dead=self.demote_dead_candidates,
             task_label=current_task_label(strategy),

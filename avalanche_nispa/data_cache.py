@@ -1,0 +1,51 @@
+"""An experience's data held as tensors, and a minibatch iterator over them.
+
+Avalanche datasets fetch and transform one sample at a time, which on small models
+costs more than the training step itself (Split MNIST, paper MLP: about 0.43 s of
+loading against 0.28 s of compute per epoch here). The official NISPA code loads each
+task once into a tensor dataset; :class:`TensorBatches` does the same for NISPA's
+many epochs per experience. Only valid when the training transforms are
+deterministic: a random augmentation would be drawn once and frozen.
+"""
+from __future__ import annotations
+
+from typing import Iterator, List, Sequence
+
+import torch
+from torch import Tensor
+from torch.utils.data import DataLoader
+
+__all__ = ["materialize", "TensorBatches"]
+
+
+def materialize(dataset, batch_size: int = 1024) -> List[Tensor]:
+    """All fields of ``dataset`` (inputs, targets, task labels), concatenated."""
+    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=0,
+                        collate_fn=getattr(dataset, "collate_fn", None))
+    parts: List[List[Tensor]] = []
+    for batch in loader:
+        for i, field in enumerate(batch):
+            if len(parts) <= i:
+                parts.append([])
+            parts[i].append(torch.as_tensor(field))
+    return [torch.cat(p) for p in parts]
+
+
+class TensorBatches:
+    """Minibatches of tensors, reshuffled (with the global torch RNG) every epoch."""
+
+    def __init__(self, tensors: Sequence[Tensor], batch_size: int, shuffle: bool = True) -> None:
+        self.tensors = list(tensors)
+        self.batch_size = int(batch_size)
+        self.shuffle = shuffle
+
+    def __len__(self) -> int:
+        n = self.tensors[0].shape[0]
+        return (n + self.batch_size - 1) // self.batch_size
+
+    def __iter__(self) -> Iterator[List[Tensor]]:
+        n = self.tensors[0].shape[0]
+        order = torch.randperm(n) if self.shuffle else torch.arange(n)
+        for start in range(0, n, self.batch_size):
+            index = order[start:start + self.batch_size]
+            yield [t[index] for t in self.tensors]
