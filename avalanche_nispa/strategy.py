@@ -77,9 +77,10 @@ class NISPA(SupervisedTemplate):
         candidates returned to the plastic pool, the flatten boundary handled per block.
         The mode sets ``model.masked_logit_value``.
     :param selection_data: data whose activations rank units: ``"train"`` (official:
-        the experience's training split, one extra forward pass per phase) or
-        ``"validation"`` (the held-out split, measured during the best epoch's
-        validation pass at no extra cost).
+        the experience's training split, one extra forward pass per phase; the
+        default of the original mode) or ``"validation"`` (the held-out split,
+        measured during the best epoch's validation pass at no extra cost; the
+        default of the clean mode).
     :param demote_dead_candidates: override the mode's choice.
     :param cache_data: hold each experience's training split as tensors and draw
         minibatches from them, as the official code does (about 2.5x faster epochs on
@@ -115,7 +116,7 @@ class NISPA(SupervisedTemplate):
         rewire_algo: RewireAlgorithm = "full_random",
         reinit_after_experience: bool = True,
         mode: Mode = "clean",
-        selection_data: SelectionData = "train",
+        selection_data: Optional[SelectionData] = None,
         demote_dead_candidates: Optional[bool] = None,
         cache_data: bool = False,
         **base_kwargs,
@@ -144,6 +145,8 @@ class NISPA(SupervisedTemplate):
         self.max_phases = max_phases
         self.validation_fraction = float(validation_fraction)
         self.validation_seed = int(validation_seed)
+        if selection_data is None:
+            selection_data = "train" if original else "validation"
         self.selection_data: SelectionData = selection_data
         self.cache_data = bool(cache_data)
         self._cached_train: Optional[List[Tensor]] = None
@@ -429,7 +432,7 @@ def _check_arguments(*, model, phase_epochs, accuracy_drop_threshold, max_phases
         raise ValueError(f"rewire_algo must be one of {REWIRE_ALGORITHMS}, got {rewire_algo!r}")
     if mode not in ("clean", "original"):
         raise ValueError(f"mode must be 'clean' or 'original', got {mode!r}")
-    if selection_data not in ("train", "validation"):
+    if selection_data not in (None, "train", "validation"):
         raise ValueError(f"selection_data must be 'train' or 'validation', got {selection_data!r}")
     if not isinstance(train_mb_size, int) or train_mb_size < 1:
         raise ValueError(f"train_mb_size must be a positive integer, got {train_mb_size!r}")

@@ -218,6 +218,7 @@ def _nispa(cfg: BenchmarkConfig, hp: dict, n_experiences: int, common: dict) -> 
 
 _FACTORIES: dict[str, Callable[..., BuiltStrategy]] = {
     "nispa": _nispa,
+    "nispa_original": _nispa,
     "naive": _dense(Naive),
     "ewc": _dense(EWC),
     "si": _synaptic_intelligence,

@@ -72,8 +72,9 @@ def test_frozen_weights_stay_bit_identical_and_past_tasks_are_not_forgotten(digi
     model = NISPAMLP(64, (64, 64), density=0.3)
     plugins = []
     if optimizer == "two_param_groups_with_scheduler":
-        body = [p for n, p in model.named_parameters() if n.startswith("body.0")]
-        rest = [p for n, p in model.named_parameters() if not n.startswith("body.0")]
+        body = [p for n, p in model.named_parameters() if n.startswith("body.1.")]
+        rest = [p for n, p in model.named_parameters() if not n.startswith("body.1.")]
+        assert body and rest
         opt = torch.optim.SGD([{"params": body, "lr": 0.02}, {"params": rest}], lr=0.05,
                               momentum=0.9, weight_decay=1e-3)
         from avalanche.training.plugins import LRSchedulerPlugin

@@ -242,7 +242,10 @@ class SparseMultiTaskNet(MultiTaskModule):
         reference = next(self.body.parameters())
         head = TaskHead(self.head_in_features, classes, device=reference.device,
                         dtype=reference.dtype)
-        width = max(self.output_width(), max(classes) + 1)
+        # The width of the output vector when this head is added, from what training
+        # has seen (never from evaluations, so evaluating cannot change later draws).
+        width = max([self.num_classes or 0, max(classes) + 1]
+                    + [int(h.classes.max()) + 1 for h in self.heads.values()])
         with torch.no_grad():
             kaiming_fan_out_(head.weight, fan_out=width)
             if self.head_bias_init == "zero":
