@@ -180,6 +180,14 @@ class MaskedLayer:
             self.refresh_()
         return result
 
+    @torch.no_grad()
+    def _copy_parameters_from(self, layer: nn.Module) -> None:
+        """Take a dense layer's weight and bias (all connections stay live)."""
+        self.weight.copy_(layer.weight)
+        if layer.bias is not None:
+            self.bias.copy_(layer.bias)
+        self.refresh_()
+
     # ------------------------------------------------------------- counters
     def live_connections(self) -> int:
         return int(self.connection_mask.sum())
@@ -202,11 +210,7 @@ class MaskedLinear(MaskedLayer, nn.Linear):
     def from_dense(cls, layer: nn.Linear) -> "MaskedLinear":
         new = cls(layer.in_features, layer.out_features, bias=layer.bias is not None,
                   device=layer.weight.device, dtype=layer.weight.dtype)
-        with torch.no_grad():
-            new.weight.copy_(layer.weight)
-            if layer.bias is not None:
-                new.bias.copy_(layer.bias)
-        new.refresh_()
+        new._copy_parameters_from(layer)
         return new
 
 
@@ -234,11 +238,7 @@ class MaskedConv2d(MaskedLayer, nn.Conv2d):
             padding=layer.padding, dilation=layer.dilation, groups=layer.groups,
             bias=layer.bias is not None, device=layer.weight.device, dtype=layer.weight.dtype,
         )
-        with torch.no_grad():
-            new.weight.copy_(layer.weight)
-            if layer.bias is not None:
-                new.bias.copy_(layer.bias)
-        new.refresh_()
+        new._copy_parameters_from(layer)
         return new
 
 
