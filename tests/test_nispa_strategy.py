@@ -266,3 +266,30 @@ def test_masking_plugin_alone_rejects_dense_models():
                      train_mb_size=64, evaluator=quiet_evaluator(), plugins=[MaskingPlugin()])
     with pytest.raises(ValueError, match="no masked layer"):
         strategy.train(split_digits(seed=0).train_stream[0])
+
+
+def test_unit_state_metrics_reach_generic_loggers_and_the_csv_logger(digits, tmp_path):
+    from avalanche.logging import BaseLogger
+
+    from avalanche_nispa.logging import UnitStateCSVLogger
+
+    class Capture(BaseLogger):  # what TensorboardLogger / WandBLogger receive
+        def __init__(self):
+            super().__init__()
+            self.names = []
+
+        def log_single_metric(self, name, value, x_plot):
+            self.names.append(name)
+
+    capture = Capture()
+    csv_logger = UnitStateCSVLogger(tmp_path)
+    torch.manual_seed(7)
+    model = NISPAMLP(64, (32, 32), density=0.3)
+    evaluator = EvaluationPlugin(accuracy_metrics(experience=True), loggers=[capture, csv_logger])
+    make_strategy(model, torch.optim.Adam(model.parameters(), lr=0.01), evaluator=evaluator).train(
+        digits.train_stream[0])
+    assert "NISPA_plastic/train_phase/train_stream/Exp000/body.3" in capture.names
+    rows = (tmp_path / "nispa_state.csv").read_text().splitlines()
+    assert rows[0] == "metric,experience,layer,value,x"
+    stable = [r for r in rows if r.startswith("NISPA_stable,Exp000,body.1,")]
+    assert len(stable) == 1 and int(stable[0].split(",")[3]) == int((model.body[1].unit_state == STABLE).sum())
