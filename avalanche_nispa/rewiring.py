@@ -94,12 +94,8 @@ def _add_connections_(link: LayerLink, flat_positions: Tensor, values: Optional[
     layer = link.layer
     mask = layer.connection_mask.clone()
     mask.view(-1)[flat_positions] = True
-    if values is not None:
-        rows = layer.weight.view(layer.out_units * layer.in_units, -1)
-        rows[flat_positions] = values.view(flat_positions.numel(), -1)
-    else:
-        rows = layer.weight.view(layer.out_units * layer.in_units, -1)
-        rows[flat_positions] = 0.0
+    rows = layer.weight.view(layer.out_units * layer.in_units, -1)
+    rows[flat_positions] = 0.0 if values is None else values.view(flat_positions.numel(), -1)
     layer.set_connection_mask_(mask)
 
 

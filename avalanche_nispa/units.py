@@ -13,7 +13,7 @@ import torch
 from torch import Tensor
 
 from .models.network import LayerLink, SparseMultiTaskNet
-from .sparse import CANDIDATE, PLASTIC, STABLE
+from .sparse import CANDIDATE, PLASTIC, STABLE, is_masked_layer
 
 __all__ = [
     "source_states",
@@ -83,8 +83,6 @@ def unit_state_summary(model: SparseMultiTaskNet, task_label: Optional[int] = No
 def count_parameters(model: torch.nn.Module) -> Dict[str, int]:
     """Active (live weights and all biases), frozen and total (dense) parameter counts.
     Parameters outside masked layers count as active."""
-    from .sparse import is_masked_layer
-
     active = frozen = total = 0
     counted = set()
     for module in model.modules():

@@ -26,8 +26,6 @@ def _leaves(module: nn.Module, path: str) -> List[tuple]:
         return [(path, module)]
     children = list(module.named_children())
     if not children:
-        if any(True for _ in module.parameters(recurse=False)) or list(module.buffers(recurse=False)):
-            raise _unsupported(path, module)
         raise _unsupported(path, module)
     found: List[tuple] = []
     for name, child in children:
