@@ -387,7 +387,7 @@ class NISPA(SupervisedTemplate):
     def backward(self):
         if not bool(torch.isfinite(self.loss).all()):
             raise FloatingPointError(
-                f"the loss became {float(self.loss)} at iteration "
+                f"the loss became {self.loss.detach().item()} at iteration "
                 f"{self.clock.train_exp_iterations} of experience "
                 f"{getattr(self.experience, 'current_experience', '?')}; training stops. "
                 "Lower the learning rate or check the inputs for NaN/inf"
