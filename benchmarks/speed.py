@@ -154,8 +154,20 @@ def _job(spec: Dict[str, Any]) -> Dict[str, Any]:
     if profile:
         stream = io.StringIO()
         pstats.Stats(profile, stream=stream).sort_stats("tottime").print_stats(10)
-        result["profile"] = stream.getvalue()
+        result["profile"] = _without_local_paths(stream.getvalue())
     return result
+
+
+def _without_local_paths(text: str) -> str:
+    """Profile lines name files; keep them relative to the environment or the repo."""
+    import site
+    import sysconfig
+
+    prefixes = [sysconfig.get_paths()["purelib"], *site.getsitepackages(), os.getcwd()]
+    for prefix in sorted(set(prefixes), key=len, reverse=True):
+        label = "" if prefix == os.getcwd() else "<site-packages>"
+        text = text.replace(prefix.rstrip("/") + "/", f"{label}/" if label else "")
+    return text
 
 
 def _full_run(spec: Dict[str, Any]) -> Dict[str, Any]:
