@@ -32,7 +32,8 @@ def materialize(dataset, batch_size: int = 1024) -> List[Tensor]:
 
 
 class TensorBatches:
-    """Minibatches of tensors, reshuffled (with the global torch RNG) every epoch."""
+    """Minibatches of tensors, reshuffled (with the global torch RNG) every epoch. The
+    tensors may live on the training device, so no batch is copied there per step."""
 
     def __init__(self, tensors: Sequence[Tensor], batch_size: int, shuffle: bool = True) -> None:
         self.tensors = list(tensors)
@@ -45,7 +46,9 @@ class TensorBatches:
 
     def __iter__(self) -> Iterator[List[Tensor]]:
         n = self.tensors[0].shape[0]
-        order = torch.randperm(n) if self.shuffle else torch.arange(n)
+        # drawn on the CPU generator (the same order on every device), used where the data are
+        device = self.tensors[0].device
+        order = (torch.randperm(n) if self.shuffle else torch.arange(n)).to(device)
         for start in range(0, n, self.batch_size):
             index = order[start:start + self.batch_size]
             yield [t[index] for t in self.tensors]

@@ -240,7 +240,9 @@ class NISPA(SupervisedTemplate):
         order = np.random.RandomState(self.validation_seed).permutation(len(full))
         self.validation_dataset = full.subset(order[:n_val].tolist()).eval()
         self.adapted_dataset = full.subset(order[n_val:].tolist())
-        self._cached_train = materialize(self.adapted_dataset) if self.cache_data else None
+        self._cached_train = (
+            [t.to(self.device) for t in materialize(self.adapted_dataset)] if self.cache_data else None
+        )
 
     def make_train_dataloader(self, num_workers=0, shuffle=True, pin_memory=None,
                               persistent_workers=False, drop_last=False, **kwargs):

@@ -293,3 +293,29 @@ def test_unit_state_metrics_reach_generic_loggers_and_the_csv_logger(digits, tmp
     assert rows[0] == "metric,experience,layer,value,x"
     stable = [r for r in rows if r.startswith("NISPA_stable,Exp000,body.1,")]
     assert len(stable) == 1 and int(stable[0].split(",")[3]) == int((model.body[1].unit_state == STABLE).sum())
+
+
+def test_cached_experience_data_gives_every_training_sample_once_per_epoch(digits):
+    torch.manual_seed(8)
+    model = NISPAMLP(64, (32,), density=0.5)
+    strategy = make_strategy(model, torch.optim.Adam(model.parameters(), lr=0.01), cache_data=True)
+    seen = []
+
+    class Batches(SupervisedPlugin):
+        def before_training_epoch(self, strategy, **kwargs):
+            seen.append([])
+
+        def before_forward(self, strategy, **kwargs):
+            seen[-1].append(strategy.mb_x.flatten(1).clone())
+
+    strategy.plugins.insert(0, Batches())
+    strategy.train(digits.train_stream[0])
+    held_out = torch.stack([x for x, _, _ in strategy.validation_dataset]).flatten(1)
+    epochs = [torch.cat(batches) for batches in seen]
+    n_train = len(digits.train_stream[0].dataset) - held_out.shape[0]
+    assert all(e.shape[0] == n_train for e in epochs)
+    first = sorted(map(tuple, epochs[0].tolist()))
+    assert all(sorted(map(tuple, e.tolist())) == first for e in epochs[1:])  # same samples
+    assert not torch.equal(epochs[0], epochs[1])  # in a new order every epoch
+    validation_rows = set(map(tuple, held_out.tolist()))
+    assert not validation_rows & set(first)  # never the held-out ones
