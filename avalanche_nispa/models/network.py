@@ -118,6 +118,7 @@ class SparseMultiTaskNet(MultiTaskModule):
                 "build it with avalanche_nispa.models.to_nispa() or the model zoo"
             )
         self._record_index = self._activation_points()
+        self._head_classes_end = 0  # largest class id of any head + 1, kept by _new_head
 
     # ----------------------------------------------------------------- topology
     def _activation_points(self) -> List[int]:
@@ -171,10 +172,9 @@ class SparseMultiTaskNet(MultiTaskModule):
         return x
 
     def output_width(self) -> int:
-        width = max(int(self.max_class_label), self.num_classes or 0)
-        for head in self.heads.values():
-            width = max(width, int(head.classes.max()) + 1)
-        return width
+        """Width of the output vector: every class id a head or an experience has
+        shown (and ``num_classes`` if set). Plain ints, no tensor read per forward."""
+        return max(int(self.max_class_label), self.num_classes or 0, self._head_classes_end)
 
     def forward_single_task(self, x: Tensor, task_label: int) -> Tensor:
         return self._head_logits(self.features(x), int(task_label))
@@ -244,8 +244,8 @@ class SparseMultiTaskNet(MultiTaskModule):
                         dtype=reference.dtype)
         # The width of the output vector when this head is added, from what training
         # has seen (never from evaluations, so evaluating cannot change later draws).
-        width = max([self.num_classes or 0, max(classes) + 1]
-                    + [int(h.classes.max()) + 1 for h in self.heads.values()])
+        width = max(self.num_classes or 0, max(classes) + 1, self._head_classes_end)
+        self._head_classes_end = max(self._head_classes_end, max(classes) + 1)
         with torch.no_grad():
             kaiming_fan_out_(head.weight, fan_out=width)
             if self.head_bias_init == "zero":
