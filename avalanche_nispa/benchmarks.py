@@ -182,19 +182,48 @@ def permuted_mnist(
     root: Optional[PathLike] = None,
     seed: int = 0,
     download: bool = False,
+    train_samples_per_task: Optional[int] = None,
 ) -> NCScenario:
     """Permuted MNIST: every experience is MNIST under its own pixel permutation.
 
     Task-incremental: experience ``i`` has task label ``i`` and all 10 classes
     (ids 0..9 in each experience). ``seed`` draws the permutations.
+
+    Args:
+        train_samples_per_task: if given, every training experience keeps only
+            this many MNIST training images: the same images in every task
+            (each under its task's permutation), drawn without replacement with
+            ``seed``. The test experiences always keep all 10,000 test images.
+            Papers that run many permutations on a budget do the same (GEM used
+            1,000 images per task); the full 60,000 stay the default.
     """
-    return PermutedMNIST(
+    full = PermutedMNIST(
         n_experiences,
         return_task_id=True,
         seed=seed,
         train_transform=None,
         eval_transform=None,
         dataset_root=resolve_dataset_root("mnist", root, download=download),
+    )
+    if train_samples_per_task is None:
+        return full
+    available = len(full.train_stream[0].dataset)
+    if not 0 < train_samples_per_task <= available:
+        raise ValueError(
+            f"train_samples_per_task must be in 1..{available} (the MNIST "
+            f"training images), got {train_samples_per_task}"
+        )
+    generator = torch.Generator().manual_seed(seed)
+    keep = torch.randperm(available, generator=generator)[:train_samples_per_task]
+    keep = keep.sort().values.tolist()
+    return nc_benchmark(
+        [experience.dataset.subset(keep) for experience in full.train_stream],
+        [experience.dataset for experience in full.test_stream],
+        n_experiences=n_experiences,
+        task_labels=True,
+        shuffle=False,
+        class_ids_from_zero_in_each_exp=True,
+        one_dataset_per_exp=True,
     )
 
 

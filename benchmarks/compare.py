@@ -13,6 +13,9 @@ Examples::
     # a small λ grid for EWC
     python -m benchmarks.compare --benchmark split_mnist --strategies ewc \\
         --grid ewc.ewc_lambda=1e4,1e5,1e6
+    # NISPA as configured and with a larger accuracy-drop threshold
+    python -m benchmarks.compare --benchmark permuted_mnist_10k --strategies nispa \\
+        --grid nispa.accuracy_drop_threshold=default,2.5
 
 Results go to ``--results-dir`` (default ``results_tmp/<benchmark>``):
 ``results.md`` / ``results.csv`` / ``results.json`` (mean ± std across seeds),
@@ -103,6 +106,10 @@ def apply_overrides(cfg: BenchmarkConfig, overrides: Sequence[tuple[str, Any]]) 
     return dataclasses.replace(cfg, training=training, strategies=strategies, backbone=backbone)
 
 
+#: A grid value meaning "the benchmark's configured value" (row without a suffix).
+GRID_DEFAULT = "default"
+
+
 def _grid_label(strategy: str, assignment: dict[str, str]) -> str:
     inner = ",".join(f"{k}={v}" for k, v in assignment.items())
     return f"{strategy}({inner})"
@@ -119,7 +126,10 @@ def make_plans(
     Args:
         grids: ``("<strategy>.<key>", "v1,v2,...")`` pairs; a strategy with grids
             runs every combination of its values instead of its configuration.
-            A strategy named only in a grid is added to ``strategies``.
+            The value ``default`` stands for the configured value, so that
+            ``nispa.lr=default,0.003`` gives the rows ``nispa`` (the same runs
+            as without a grid) and ``nispa(lr=0.003)``. A strategy named only
+            in a grid is added to ``strategies``.
     """
     from .runner import RunPlan
 
@@ -139,6 +149,7 @@ def make_plans(
         else:
             variants = [{}]
         for variant in variants:
+            variant = {k: v for k, v in variant.items() if v != GRID_DEFAULT}
             overrides = {k: parse_value(v) for k, v in variant.items()}
             hparams = cfg.hparams(strategy, overrides)
             label = _grid_label(strategy, variant) if variant else strategy
@@ -242,7 +253,8 @@ def _parser() -> argparse.ArgumentParser:
         default=[],
         type=parse_assignment,
         metavar="STRATEGY.KEY=V1,V2",
-        help="run every value (one row each), e.g. ewc.ewc_lambda=1e4,1e5,1e6",
+        help="run every value (one row each), e.g. ewc.ewc_lambda=1e4,1e5,1e6; "
+        "'default' is the configured value (its row keeps the plain name)",
     )
     parser.add_argument(
         "--density-sweep",

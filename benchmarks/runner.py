@@ -157,7 +157,7 @@ def load_benchmark(cfg: BenchmarkConfig, seed: int, root: Optional[str] = None) 
         raise RuntimeError(
             f"the benchmark builders (avalanche_nispa.benchmarks) cannot be imported: {err}"
         ) from err
-    builder = getattr(builders, cfg.name)
+    builder = getattr(builders, cfg.builder_name)
     accepted = inspect.signature(builder).parameters
     kwargs = dict(cfg.builder_kwargs)
     if "seed" in accepted:

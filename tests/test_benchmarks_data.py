@@ -163,6 +163,26 @@ def test_real_permuted_mnist(real_data):
     assert 0.0 <= x1.min() and x1.max() <= 1.0
 
 
+def test_real_permuted_mnist_on_a_budget(real_data):
+    full = permuted_mnist(n_experiences=2, seed=3)
+    budget = permuted_mnist(n_experiences=2, seed=3, train_samples_per_task=500)
+    assert stream_summary(budget.train_stream) == stream_summary(full.train_stream)
+    assert [len(e.dataset) for e in budget.train_stream] == [500, 500]
+    assert [len(e.dataset) for e in budget.test_stream] == [10_000, 10_000]
+    kept = torch.randperm(60_000, generator=torch.Generator().manual_seed(3))[:500]
+    kept = kept.sort().values
+    for task in (0, 1):
+        for position in (0, 123, 499):
+            x, y, t = budget.train_stream[task].dataset[position]
+            fx, fy, ft = full.train_stream[task].dataset[int(kept[position])]
+            assert torch.equal(x, fx) and (y, t) == (fy, ft) == (fy, task)
+    x0 = budget.train_stream[0].dataset[7][0]
+    x1 = budget.train_stream[1].dataset[7][0]
+    assert not torch.equal(x0, x1) and torch.equal(x0.flatten().sort().values, x1.flatten().sort().values)
+    with pytest.raises(ValueError, match="train_samples_per_task must be in 1..60000"):
+        permuted_mnist(n_experiences=2, train_samples_per_task=0)
+
+
 # --------------------------------------------------------------------------- #
 # EF-MNIST and CIFAR on small synthetic files in torchvision's on-disk formats
 

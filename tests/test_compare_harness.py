@@ -323,13 +323,19 @@ def test_grid_overrides_and_labels(harness):
     assert plans[2].fingerprint(cfg) != plans[4].fingerprint(cfg)
     with pytest.raises(ValueError, match="neither 'backbone' nor a strategy"):
         compare.apply_overrides(cfg, [("bogus.key", 1)])
+    # "default" is the configured value: its row and runs are those without a grid
+    plain = compare.make_plans(cfg, ["nispa"], [0])
+    both = compare.make_plans(cfg, [], [0], [("nispa.lr", "default,0.003"), ("nispa.density", "default")])
+    assert [p.label for p in both] == ["nispa", "nispa(lr=0.003)"]
+    assert both[0].stem == plain[0].stem and both[0].fingerprint(cfg) == plain[0].fingerprint(cfg)
+    assert both[1].hparams == {**plain[0].hparams, "lr": 0.003}
 
 
 def test_every_benchmark_configures_every_strategy(harness):
     configs = harness.configs
     assert set(harness.compare._parser()._option_string_actions["--benchmark"].choices) == {
         "split_digits", "split_mnist", "split_fmnist", "permuted_mnist",
-        "ef_mnist", "split_cifar10", "split_cifar100",
+        "permuted_mnist_10k", "ef_mnist", "split_cifar10", "split_cifar100",
     }
     for cfg in configs.BENCHMARKS.values():
         for strategy in configs.STRATEGIES:
@@ -338,6 +344,14 @@ def test_every_benchmark_configures_every_strategy(harness):
         assert cfg.hparams("nispa")["density"] <= 0.2
     mnist = configs.get_config("split_mnist")
     assert mnist.backbone.hidden_sizes == (400, 400, 400)
+    # The budget variant of Permuted MNIST differs from the full one only in
+    # its builder's image count, and its runs never reuse the full one's.
+    full, budget = configs.get_config("permuted_mnist"), configs.get_config("permuted_mnist_10k")
+    assert budget.builder_name == full.builder_name == "permuted_mnist"
+    assert budget.builder_kwargs == {"train_samples_per_task": 10_000}
+    assert all(budget.hparams(s) == full.hparams(s) for s in configs.STRATEGIES)
+    plan = harness.runner.RunPlan("nispa", "nispa", 0, full.hparams("nispa"))
+    assert plan.fingerprint(full) != plan.fingerprint(budget)
     assert mnist.hparams("nispa")["lr"] == 0.01 and mnist.hparams("nispa")["batch_size"] == 512
 
 
