@@ -14,7 +14,7 @@ import os
 import struct
 import sys
 from pathlib import Path
-from types import ModuleType
+from types import ModuleType, SimpleNamespace
 from typing import Callable
 
 import numpy as np
@@ -170,3 +170,70 @@ def shared_data_dir() -> Path:
             pytest.fail(message)
         pytest.skip(message)
     return data_dir
+
+
+# --------------------------------------------------------------------------- #
+# Frozen-weight invariants, shared by the strategy and optimizer tests
+
+
+def _frozen_snapshot(model) -> dict:
+    """Positions and values of every frozen weight and bias, by masked layer."""
+    from avalanche_nispa.sparse import is_masked_layer
+
+    return {
+        name: (layer.frozen_connections.clone(), layer.frozen_bias.clone(),
+               layer.weight[layer.frozen_connections].clone(),
+               layer.bias[layer.frozen_bias].clone())
+        for name, layer in model.named_modules()
+        if is_masked_layer(layer)
+    }
+
+
+def _assert_frozen_unchanged(model, snapshot: dict) -> None:
+    """Every entry frozen in ``snapshot`` is still frozen and bit-identical."""
+    import torch
+
+    layers = dict(model.named_modules())
+    for name, (connections, bias, weights, biases) in snapshot.items():
+        layer = layers[name]
+        assert bool(layer.frozen_connections[connections].all()), name
+        assert bool(layer.frozen_bias[bias].all()), name
+        assert torch.equal(layer.weight[connections], weights), name
+        assert torch.equal(layer.bias[bias], biases), name
+
+
+def _make_step_probe_class() -> type:
+    from avalanche.core import SupervisedPlugin
+
+    from avalanche_nispa.sparse import is_masked_layer
+
+    class StepProbe(SupervisedPlugin):
+        """After every optimizer step: frozen entries unchanged, absent weights zero."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.steps = 0
+
+        def before_update(self, strategy, **kwargs):
+            self.before = _frozen_snapshot(strategy.model)
+
+        def after_update(self, strategy, **kwargs):
+            self.steps += 1
+            _assert_frozen_unchanged(strategy.model, self.before)
+            for layer in strategy.model.modules():
+                if is_masked_layer(layer):
+                    absent = ~layer.expand(layer.connection_mask)
+                    assert not bool(layer.weight[absent].any())
+
+    return StepProbe
+
+
+@pytest.fixture
+def frozen_invariants() -> SimpleNamespace:
+    """``snapshot(model)``, ``assert_unchanged(model, snapshot)`` and ``StepProbe``,
+    a plugin checking both invariants after every optimizer step."""
+    return SimpleNamespace(
+        snapshot=_frozen_snapshot,
+        assert_unchanged=_assert_frozen_unchanged,
+        StepProbe=_make_step_probe_class(),
+    )

@@ -8,7 +8,6 @@ import io
 
 import pytest
 import torch
-from avalanche.core import SupervisedPlugin
 from avalanche.evaluation.metrics import accuracy_metrics
 from avalanche.logging import TextLogger
 from avalanche.training import Naive
@@ -18,7 +17,6 @@ from avalanche_nispa import NISPA
 from avalanche_nispa.benchmarks import split_digits
 from avalanche_nispa.models import NISPACNN, NISPAMLP
 from avalanche_nispa.plugins import MaskingPlugin, RewiringPlugin, StableSelectionPlugin
-from avalanche_nispa.sparse import is_masked_layer
 
 
 @pytest.fixture(scope="module")
@@ -28,44 +26,6 @@ def digits():
 
 def evaluator():
     return EvaluationPlugin(accuracy_metrics(experience=True), loggers=[TextLogger(io.StringIO())])
-
-
-def frozen_values(model):
-    """Every frozen weight and bias, by layer."""
-    values = {}
-    for name, layer in model.named_modules():
-        if is_masked_layer(layer):
-            values[name] = (layer.frozen_connections.clone(), layer.frozen_bias.clone(),
-                            layer.weight[layer.frozen_connections].clone(),
-                            layer.bias[layer.frozen_bias].clone())
-    return values
-
-
-def assert_still_frozen(model, before):
-    layers = dict(model.named_modules())
-    for name, (connections, bias, weights, biases) in before.items():
-        layer = layers[name]
-        assert bool(layer.frozen_connections[connections].all()), name
-        assert torch.equal(layer.weight[connections], weights), name
-        assert torch.equal(layer.bias[bias], biases), name
-
-
-class EveryStep(SupervisedPlugin):
-    """After every update: frozen entries unchanged, absent weights exactly zero."""
-
-    def __init__(self):
-        super().__init__()
-        self.steps = 0
-
-    def before_update(self, strategy, **kwargs):
-        self.before = frozen_values(strategy.model)
-
-    def after_update(self, strategy, **kwargs):
-        self.steps += 1
-        assert_still_frozen(strategy.model, self.before)
-        for layer in strategy.model.modules():
-            if is_masked_layer(layer):
-                assert not bool(layer.weight[~layer.expand(layer.connection_mask)].any())
 
 
 def mlp():
@@ -109,25 +69,25 @@ SETUPS = {
 
 
 @pytest.mark.parametrize("setup", sorted(SETUPS))
-def test_frozen_entries_survive_every_step_of_these_optimizers(digits, setup):
+def test_frozen_entries_survive_every_step_of_these_optimizers(digits, setup, frozen_invariants):
     build_model, build_optimizer, build_scheduler = SETUPS[setup]
     torch.manual_seed(0)
     model = build_model()
     optimizer = build_optimizer(model)
-    probe = EveryStep()
+    probe = frozen_invariants.StepProbe()
     plugins = [probe] + ([build_scheduler(optimizer)] if build_scheduler else [])
     strategy = NISPA(model=model, optimizer=optimizer, train_mb_size=64, eval_mb_size=512,
                      phase_epochs=1, max_phases=3, evaluator=evaluator(), plugins=plugins)
     x0 = torch.stack([x for x, _, _ in digits.test_stream[0].dataset])
     strategy.train(digits.train_stream[0])
-    frozen = frozen_values(model)
+    frozen = frozen_invariants.snapshot(model)
     assert sum(int(c.sum()) for c, _, _, _ in frozen.values()) > 0
     model.eval()
     with torch.no_grad():
         logits = model(x0, 0)[:, :2].clone()
     strategy.train(digits.train_stream[1:3])
     assert probe.steps > 0
-    assert_still_frozen(model, frozen)
+    frozen_invariants.assert_unchanged(model, frozen)
     model.eval()
     with torch.no_grad():
         assert torch.equal(model(x0, 0)[:, :2], logits)
@@ -138,23 +98,23 @@ def test_frozen_entries_survive_every_step_of_these_optimizers(digits, setup):
             assert all(any(p is q for q in group["params"]) for p in model.heads.parameters())
 
 
-def test_frozen_entries_survive_optimizer_state_that_persists_across_experiences(digits):
+def test_frozen_entries_survive_optimizer_state_that_persists_across_experiences(digits, frozen_invariants):
     """With Naive nothing resets Adam's moments: the entries frozen after experience 0
     keep non-zero moments and coupled L2 decay, and must still not move."""
     torch.manual_seed(1)
     model = mlp()
     optimizer = torch.optim.Adam(model.parameters(), lr=0.01, weight_decay=1e-2)
-    probe = EveryStep()
+    probe = frozen_invariants.StepProbe()
     strategy = Naive(model=model, optimizer=optimizer, train_mb_size=64, train_epochs=2,
                      eval_mb_size=512, evaluator=evaluator(),
                      plugins=[StableSelectionPlugin(0.9), RewiringPlugin(), MaskingPlugin(), probe,
                               LRSchedulerPlugin(torch.optim.lr_scheduler.StepLR(optimizer, 1, 0.5),
                                                 reset_scheduler=False, reset_lr=False)])
     strategy.train(digits.train_stream[0])
-    frozen = frozen_values(model)
+    frozen = frozen_invariants.snapshot(model)
     layer = model.hidden_layers()[0]
     moments = optimizer.state[layer.weight]["exp_avg"]
     assert bool(moments[layer.frozen_connections].ne(0).any())  # state left on frozen entries
     strategy.train(digits.train_stream[1])
     assert probe.steps > 0
-    assert_still_frozen(model, frozen)
+    frozen_invariants.assert_unchanged(model, frozen)

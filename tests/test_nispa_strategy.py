@@ -14,7 +14,7 @@ from avalanche_nispa import NISPA
 from avalanche_nispa.benchmarks import split_digits
 from avalanche_nispa.models import NISPAMLP
 from avalanche_nispa.plugins import MaskingPlugin, RewiringPlugin, StableSelectionPlugin
-from avalanche_nispa.sparse import PLASTIC, STABLE, is_masked_layer
+from avalanche_nispa.sparse import PLASTIC, STABLE
 from avalanche_nispa.units import source_states
 
 
@@ -40,24 +40,6 @@ def stream_tensors(experience):
     return torch.stack(xs), torch.tensor(ys)
 
 
-def frozen_entries(model):
-    """Positions and values of every frozen weight and bias."""
-    entries = {}
-    for name, layer in model.named_modules():
-        if is_masked_layer(layer):
-            entries[name + ".weight"] = (layer.frozen_connections.clone(),
-                                         layer.weight[layer.frozen_connections].clone())
-            entries[name + ".bias"] = (layer.frozen_bias.clone(), layer.bias[layer.frozen_bias].clone())
-    return entries
-
-
-def assert_frozen_entries_unchanged(model, before):
-    for name, (mask, values) in before.items():
-        tensor = model.get_parameter(name)
-        assert torch.equal(tensor[mask], values), name
-        assert bool(model.get_buffer(name.replace("weight", "frozen_connections").replace("bias", "frozen_bias"))[mask].all())
-
-
 OPTIMIZERS = {
     "sgd_momentum_nesterov_wd": lambda p: torch.optim.SGD(p, lr=0.05, momentum=0.9, nesterov=True, weight_decay=1e-3),
     "adam": lambda p: torch.optim.Adam(p, lr=0.01),
@@ -67,7 +49,7 @@ OPTIMIZERS = {
 
 
 @pytest.mark.parametrize("optimizer", sorted(OPTIMIZERS))
-def test_frozen_weights_stay_bit_identical_and_past_tasks_are_not_forgotten(digits, optimizer):
+def test_frozen_weights_stay_bit_identical_and_past_tasks_are_not_forgotten(digits, optimizer, frozen_invariants):
     torch.manual_seed(0)
     model = NISPAMLP(64, (64, 64), density=0.3)
     plugins = []
@@ -85,8 +67,8 @@ def test_frozen_weights_stay_bit_identical_and_past_tasks_are_not_forgotten(digi
     strategy = make_strategy(model, opt, plugins=plugins)
     x0, y0 = stream_tensors(digits.test_stream[0])
     strategy.train(digits.train_stream[0])
-    frozen = frozen_entries(model)
-    assert sum(int(mask.sum()) for mask, _ in frozen.values()) > 0
+    frozen = frozen_invariants.snapshot(model)
+    assert sum(int(connections.sum()) for connections, _, _, _ in frozen.values()) > 0
     model.eval()
     with torch.no_grad():
         logits_before = model(x0, 0).clone()
@@ -94,7 +76,7 @@ def test_frozen_weights_stay_bit_identical_and_past_tasks_are_not_forgotten(digi
     assert accuracy_before > 0.9
     for experience in digits.train_stream[1:3]:
         strategy.train(experience)
-    assert_frozen_entries_unchanged(model, frozen)
+    frozen_invariants.assert_unchanged(model, frozen)
     model.eval()
     with torch.no_grad():
         logits_after = model(x0, 0)
@@ -103,28 +85,10 @@ def test_frozen_weights_stay_bit_identical_and_past_tasks_are_not_forgotten(digi
     assert results["Top1_Acc_Exp/eval_phase/test_stream/Task000/Exp000"] == pytest.approx(accuracy_before)
 
 
-class StepProbe(SupervisedPlugin):
-    """Checks the masking invariants after every optimizer step."""
-
-    def __init__(self):
-        super().__init__()
-        self.steps = 0
-
-    def before_update(self, strategy, **kwargs):
-        self.frozen = frozen_entries(strategy.model)
-
-    def after_update(self, strategy, **kwargs):
-        self.steps += 1
-        for layer in strategy.model.modules():
-            if is_masked_layer(layer):
-                assert torch.all(layer.weight[~layer.connection_mask] == 0)
-        assert_frozen_entries_unchanged(strategy.model, self.frozen)
-
-
-def test_masked_weights_are_zero_after_every_step_and_no_plastic_unit_feeds_a_stable_one(digits):
+def test_masked_weights_are_zero_after_every_step_and_no_plastic_unit_feeds_a_stable_one(digits, frozen_invariants):
     torch.manual_seed(1)
     model = NISPAMLP(64, (48, 48), density=0.25)
-    probe = StepProbe()
+    probe = frozen_invariants.StepProbe()
     strategy = make_strategy(model, torch.optim.AdamW(model.parameters(), lr=0.01, weight_decay=0.1),
                              plugins=[probe])
     strategy.train(digits.train_stream[:3])
