@@ -186,6 +186,10 @@ _MNIST_BASELINES = {
 }
 
 
+# The seed-0 grid on permuted_mnist_10k (results/permuted_mnist_10k_grid) found
+# EWC λ = 1e3 (91.9 %) and MAS λ = 1 (84.0 %) better than the values below, and SI
+# λ = 100 (82.5 %) better on seed 0 only; results/permuted_mnist_10k shows those
+# rows over 3 seeds next to these, which stay the documented starting points.
 _PERMUTED_OVERRIDES = {
     "ewc": {"ewc_lambda": 1e4},  # untuned: middle of issue 4's grid
     "si": {"si_lambda": 10.0, "eps": 0.1},  # CLB permuted MNIST SI
