@@ -157,6 +157,39 @@ def make_plans(
     return plans
 
 
+def results_dir_conflicts(
+    cfg: BenchmarkConfig, plans: Sequence[Any], results_dir: Path, *, rerun: bool = False
+) -> list[str]:
+    """What running ``plans`` into ``results_dir`` would replace without being asked.
+
+    Two things: the rows of the directory's current table that these plans do
+    not produce (the table is rewritten from this command's runs only), and,
+    unless ``rerun``, stored runs with the same file name but other settings
+    (a finished run is kept only while its settings match).
+    """
+    from .runner import read_record
+
+    problems = []
+    table = read_record(Path(results_dir) / "results.json")
+    if table is not None:
+        wanted = {plan.label for plan in plans}
+        dropped = [row["label"] for row in table.get("rows", []) if row["label"] not in wanted]
+        if dropped:
+            problems.append(
+                f"{results_dir}/results.md lists {', '.join(dropped)}, which this "
+                "command does not run; its table would lose those rows"
+            )
+    if not rerun:
+        for plan in plans:
+            record = read_record(Path(results_dir) / "runs" / f"{plan.stem}.json")
+            if record is not None and record.get("fingerprint") != plan.fingerprint(cfg):
+                problems.append(
+                    f"{results_dir}/runs/{plan.stem}.json was made with other settings "
+                    "and would be replaced"
+                )
+    return problems
+
+
 def run_comparison(
     cfg: BenchmarkConfig,
     plans: Sequence[Any],
@@ -262,6 +295,12 @@ def _parser() -> argparse.ArgumentParser:
         help="NISPA at each density (table and plot), e.g. 0.05,0.1,0.2,0.5,1.0",
     )
     parser.add_argument("--rerun", action="store_true", help="redo runs already finished")
+    parser.add_argument(
+        "--replace",
+        action="store_true",
+        help="allow dropping rows of the results directory's table and replacing "
+        "stored runs made with other settings (refused by default)",
+    )
     parser.add_argument("--no-plots", action="store_true")
     parser.add_argument(
         "--show-config", action="store_true", help="print the resolved settings and exit"
@@ -338,6 +377,14 @@ def main(argv: Optional[Sequence[str]] = None) -> ComparisonResult | None:
     if threads:
         torch.set_num_threads(threads)
     results_dir = args.results_dir or Path("results_tmp") / cfg.name
+    conflicts = results_dir_conflicts(cfg, plans, results_dir, rerun=args.rerun)
+    if conflicts and not args.replace:
+        raise SystemExit(
+            "error: nothing was run, because this command would overwrite results:\n  - "
+            + "\n  - ".join(conflicts)
+            + "\nUse another --results-dir, add the missing strategies or grid values "
+            "(the finished runs are reused), or pass --replace to overwrite."
+        )
     command = "python -m benchmarks.compare " + " ".join(shlex.quote(a) for a in argv)
     try:
         result = run_comparison(

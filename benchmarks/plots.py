@@ -8,7 +8,6 @@ depends on a display or on pyplot's global state.
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -16,6 +15,7 @@ from typing import Any
 from matplotlib.figure import Figure
 
 from .report import density_of, density_sweep_rows
+from .runner import file_stem
 
 __all__ = [
     "plot_accuracy_matrix",
@@ -26,10 +26,6 @@ __all__ = [
 ]
 
 _STATE_COLOURS = {"stable": "#1b6ca8", "candidate": "#f2a541", "plastic": "#c8d3dc"}
-
-
-def _slug(label: str) -> str:
-    return re.sub(r"[^A-Za-z0-9.=_-]+", "_", label).strip("_")
 
 
 def _save_accuracy_plot(fig: Figure, ax: Any, path: Path, xlabel: str, title: str) -> Path:
@@ -178,7 +174,7 @@ def plot_all(
     plots_dir = Path(plots_dir)
     plots_dir.mkdir(parents=True, exist_ok=True)
     written = [
-        plot_accuracy_matrix(row, plots_dir / f"accuracy_matrix_{_slug(row['label'])}.png")
+        plot_accuracy_matrix(row, plots_dir / f"accuracy_matrix_{file_stem(row['label'])}.png")
         for row in rows
     ]
     written.append(plot_accuracy_vs_parameters(rows, plots_dir / "accuracy_vs_parameters.png"))
@@ -187,7 +183,7 @@ def plot_all(
         if run.get("nispa") and run["nispa"].get("unit_states"):
             first_nispa_runs.setdefault(run["label"], run)
     for label, run in first_nispa_runs.items():
-        written.append(plot_unit_states(run, plots_dir / f"unit_states_{_slug(label)}.png"))
+        written.append(plot_unit_states(run, plots_dir / f"unit_states_{file_stem(label)}.png"))
     if density_sweep and density_sweep_rows(rows):
         written.append(plot_density_sweep(rows, plots_dir / "density_sweep.png"))
     return written

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, Optional
 
-from .runner import RunPlan, write_json
+from .runner import file_stem, write_json
 
 __all__ = [
     "METRICS",
@@ -220,7 +220,7 @@ def write_reports(
 
 
 def _stem(run: dict[str, Any]) -> str:
-    return RunPlan(run["label"], run["strategy"], run["seed"], {}).stem
+    return f"{file_stem(run['label'])}__seed{run['seed']}"
 
 
 def _csv_number(value: Optional[float]) -> str:

@@ -39,7 +39,9 @@ __all__ = [
     "RunPlan",
     "SweepOutcome",
     "accuracy_row",
+    "file_stem",
     "load_benchmark",
+    "read_record",
     "run_single",
     "run_sweep",
 ]
@@ -52,6 +54,11 @@ _FORGETTING_KEY = "StreamForgetting/eval_phase/test_stream"
 _BWT_KEY = "StreamBWT/eval_phase/test_stream"
 
 BenchmarkFactory = Callable[[int], Any]
+
+
+def file_stem(label: str) -> str:
+    """``label`` as a file name part, safe on every file system."""
+    return re.sub(r"[^A-Za-z0-9.=_-]+", "_", label).strip("_")
 
 
 @dataclass
@@ -74,7 +81,7 @@ class RunPlan:
     @property
     def stem(self) -> str:
         """File name stem of the run, safe on every file system."""
-        return f"{re.sub(r'[^A-Za-z0-9.=_-]+', '_', self.label).strip('_')}__seed{self.seed}"
+        return f"{file_stem(self.label)}__seed{self.seed}"
 
     def fingerprint(self, cfg: BenchmarkConfig) -> str:
         """A digest of everything that determines the run's result."""
@@ -325,7 +332,8 @@ def run_single(
     return _jsonable(record)
 
 
-def _read_record(path: Path) -> Optional[dict[str, Any]]:
+def read_record(path: Path) -> Optional[dict[str, Any]]:
+    """The JSON at ``path``, or None when it is missing or unreadable."""
     try:
         with open(path) as handle:
             return json.load(handle)
@@ -373,7 +381,7 @@ def run_sweep(
     pending: list[RunPlan] = []
     stored: dict[str, dict[str, Any]] = {}
     for plan in plans:
-        record = None if rerun else _read_record(runs_dir / f"{plan.stem}.json")
+        record = None if rerun else read_record(runs_dir / f"{plan.stem}.json")
         if record is not None and record.get("fingerprint") == plan.fingerprint(cfg):
             stored[plan.stem] = record
         else:

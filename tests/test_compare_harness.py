@@ -235,6 +235,33 @@ def test_command_line_prints_table(harness, tiny_digits, tmp_path, monkeypatch, 
     assert recorded == "python -m benchmarks.compare " + " ".join(argv)
 
 
+def test_command_line_refuses_to_overwrite_results_before_running(
+    harness, tiny_digits, tmp_path, monkeypatch, capsys
+):
+    monkeypatch.setattr(harness.runner, "load_benchmark", lambda cfg, seed, root=None: tiny_digits)
+    common = ["--seeds", "0", "--set", "backbone.hidden_sizes=16", "--results-dir", str(tmp_path),
+              "--no-plots"]
+    threads = torch.get_num_threads()
+    try:
+        harness.compare.main(["--strategies", "naive,replay", "--epochs", "1", *common])
+        saved = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
+        # a subset would rewrite the table without replay's row
+        with pytest.raises(SystemExit, match=r"lists replay, which this command does not run"):
+            harness.compare.main(["--strategies", "naive", "--epochs", "1", *common])
+        # other settings under the same file name would replace the stored run
+        with pytest.raises(SystemExit, match=r"naive__seed0.json was made with other settings"):
+            harness.compare.main(["--strategies", "naive,replay", "--epochs", "2", *common])
+        assert {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()} == saved
+        # the same command again reuses everything; --replace overwrites on request
+        again = harness.compare.main(["--strategies", "naive,replay", "--epochs", "1", *common])
+        assert again.outcome.executed == []
+        replaced = harness.compare.main(["--strategies", "naive", "--epochs", "2", "--replace", *common])
+        assert replaced.outcome.executed == ["naive__seed0"]
+        assert [row["label"] for row in replaced.rows] == ["naive"]
+    finally:
+        torch.set_num_threads(threads)
+
+
 # --------------------------------------------------------------------------- #
 # Aggregation
 
