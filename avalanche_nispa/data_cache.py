@@ -15,15 +15,20 @@ import torch
 from torch import Tensor
 from torch.utils.data import DataLoader
 
-__all__ = ["materialize", "TensorBatches"]
+__all__ = ["materialize", "ordered_batches", "TensorBatches"]
+
+
+def ordered_batches(dataset, batch_size: int) -> Iterator[list]:
+    """The minibatches of ``dataset`` in order, collated as Avalanche collates them."""
+    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=0,
+                        collate_fn=getattr(dataset, "collate_fn", None))
+    yield from loader
 
 
 def materialize(dataset, batch_size: int = 1024) -> List[Tensor]:
     """All fields of ``dataset`` (inputs, targets, task labels), concatenated."""
-    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=0,
-                        collate_fn=getattr(dataset, "collate_fn", None))
     parts: List[List[Tensor]] = []
-    for batch in loader:
+    for batch in ordered_batches(dataset, batch_size):
         for i, field in enumerate(batch):
             if len(parts) <= i:
                 parts.append([])

@@ -10,24 +10,22 @@ import math
 import time
 from collections import defaultdict
 from contextlib import contextmanager
-from typing import Any, Dict, Iterator, List, Literal, Optional, Sequence
+from typing import Any, Dict, Iterator, List, Literal, Optional, Sequence, Union
 
 import numpy as np
 import torch
 from torch import Tensor
 from torch.nn import CrossEntropyLoss, Module
 from torch.optim import Optimizer
-from torch.utils.data import DataLoader
 
 from avalanche.training.plugins.evaluation import default_evaluator
 from avalanche.training.templates import SupervisedTemplate
 from avalanche.training.utils import trigger_plugins
 
-from .data_cache import TensorBatches, materialize
+from .data_cache import TensorBatches, materialize, ordered_batches
 from .models.network import CLEAN_MASKED_LOGIT, SparseMultiTaskNet
 from .optim import add_new_heads_to_optimizer
 from .phases import PhaseController, PhaseDecision
-from .plugins._common import input_batches
 from .plugins import MaskingPlugin, RewiringPlugin, StableSelectionPlugin, UnitStateReporter
 from .rewiring import GROWTH_INITS, REWIRE_ALGORITHMS, GrowthInit, RewireAlgorithm
 from .schedules import make_tau_schedule, validate_tau_schedule
@@ -252,23 +250,18 @@ class NISPA(SupervisedTemplate):
                 persistent_workers=persistent_workers, drop_last=drop_last, **kwargs)
         self.dataloader = TensorBatches(self._cached_train, self.train_mb_size, shuffle=shuffle)
 
-    def selection_batches(self) -> Iterator[Tensor]:
-        """The training split's inputs, for the activation pass of the selection."""
+    @property
+    def selection_inputs(self) -> Union[Tensor, Any]:
+        """What the selection's activation pass reads: the training split's cached
+        inputs (already on the device) with ``cache_data``, else the adapted dataset."""
         if self._cached_train is not None:
-            inputs = self._cached_train[0]
-            for start in range(0, inputs.shape[0], self.eval_mb_size):
-                yield inputs[start:start + self.eval_mb_size].to(self.device)
-            return
-        yield from input_batches(self.adapted_dataset, self.eval_mb_size, self.device)
+            return self._cached_train[0]
+        return self.adapted_dataset
 
     def _load_validation_batches(self) -> None:
-        dataset = self.validation_dataset
-        loader = DataLoader(
-            dataset, batch_size=self.eval_mb_size, shuffle=False, num_workers=0,
-            collate_fn=getattr(dataset, "collate_fn", None),
-        )
         self._validation_batches = [
-            (batch[0].to(self.device), batch[1].to(self.device)) for batch in loader
+            (batch[0].to(self.device), batch[1].to(self.device))
+            for batch in ordered_batches(self.validation_dataset, self.eval_mb_size)
         ]
 
     @torch.no_grad()

@@ -5,8 +5,7 @@ from typing import Iterator, Optional
 
 import torch
 from torch import Tensor
-from torch.utils.data import DataLoader
-
+from ..data_cache import ordered_batches
 from ..models.network import SparseMultiTaskNet
 
 __all__ = ["require_sparse_net", "current_task_label", "input_batches"]
@@ -30,11 +29,14 @@ def current_task_label(strategy) -> Optional[int]:
     return int(labels[0])
 
 
-def input_batches(dataset, batch_size: int, device) -> Iterator[Tensor]:
-    """The inputs of ``dataset`` in order, moved to ``device``."""
-    loader = DataLoader(
-        dataset, batch_size=batch_size, shuffle=False, num_workers=0,
-        collate_fn=getattr(dataset, "collate_fn", None),
-    )
-    for batch in loader:
+def input_batches(source, batch_size: int, device) -> Iterator[Tensor]:
+    """The inputs of ``source`` in order, in minibatches on ``device``.
+
+    ``source`` is a dataset or a tensor of inputs already gathered (a cache).
+    """
+    if isinstance(source, Tensor):
+        for start in range(0, source.shape[0], batch_size):
+            yield source[start:start + batch_size].to(device, non_blocking=True)
+        return
+    for batch in ordered_batches(source, batch_size):
         yield batch[0].to(device, non_blocking=True)

@@ -64,11 +64,11 @@ class StableSelectionPlugin(SupervisedPlugin):
         are measured on ``strategy.adapted_dataset`` unless given."""
         model = require_sparse_net(strategy.model, type(self).__name__)
         if activations is None:
-            if hasattr(strategy, "selection_batches"):
-                batches = strategy.selection_batches()
-            else:
-                batch_size = self.batch_size or strategy.eval_mb_size or strategy.train_mb_size
-                batches = input_batches(strategy.adapted_dataset, batch_size, strategy.device)
+            # a strategy holding the split as tensors (NISPA's cache_data) says so
+            # through ``selection_inputs``; any other strategy is read through its dataset
+            source = getattr(strategy, "selection_inputs", strategy.adapted_dataset)
+            batch_size = self.batch_size or strategy.eval_mb_size or strategy.train_mb_size
+            batches = input_batches(source, batch_size, strategy.device)
             activations = mean_activations(model, batches)
         select_candidates_(
             model, activations, fraction, demote_dead=self.demote_dead_candidates,
