@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
 
-from .configs import BENCHMARKS, STRATEGIES, BenchmarkConfig, get_config
+from .configs import BENCHMARKS, STRATEGIES, TRAINING_KEYS, BenchmarkConfig, get_config
 
 __all__ = [
     "ComparisonResult",
@@ -91,6 +91,12 @@ def apply_overrides(cfg: BenchmarkConfig, overrides: Sequence[tuple[str, Any]]) 
     for key, value in overrides:
         head, _, tail = key.partition(".")
         if not tail:
+            if key not in SHARED_KEYS:
+                raise ValueError(
+                    f"cannot set {key!r} for every strategy: the shared keys are "
+                    f"{', '.join(SHARED_KEYS)}; set a strategy's own key as "
+                    f"<strategy>.{key} (e.g. ewc.{key})"
+                )
             training[key] = value
         elif head == "backbone":
             if tail == "hidden_sizes" and isinstance(value, int):
@@ -105,6 +111,10 @@ def apply_overrides(cfg: BenchmarkConfig, overrides: Sequence[tuple[str, Any]]) 
             )
     return dataclasses.replace(cfg, training=training, strategies=strategies, backbone=backbone)
 
+
+#: Keys ``--set KEY=VALUE`` may give every strategy: the training settings, and
+#: the SGD momentum that the dense baselines' optimizer reads.
+SHARED_KEYS = (*TRAINING_KEYS, "momentum")
 
 #: A grid value meaning "the benchmark's configured value" (row without a suffix).
 GRID_DEFAULT = "default"

@@ -350,6 +350,10 @@ def test_grid_overrides_and_labels(harness):
     assert plans[2].fingerprint(cfg) != plans[4].fingerprint(cfg)
     with pytest.raises(ValueError, match="neither 'backbone' nor a strategy"):
         compare.apply_overrides(cfg, [("bogus.key", 1)])
+    # a mistyped shared key is refused with the keys that exist, before any run
+    with pytest.raises(ValueError, match=r"cannot set 'lrr' for every strategy.*<strategy>\.lrr"):
+        compare.apply_overrides(cfg, [("lrr", 0.1)])
+    assert compare.apply_overrides(cfg, [("momentum", 0.9)]).training["momentum"] == 0.9
     # "default" is the configured value: its row and runs are those without a grid
     plain = compare.make_plans(cfg, ["nispa"], [0])
     both = compare.make_plans(cfg, [], [0], [("nispa.lr", "default,0.003"), ("nispa.density", "default")])
