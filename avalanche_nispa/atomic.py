@@ -1,0 +1,83 @@
+"""The one way this library writes a file: atomically.
+
+The content goes to a temporary file in the same directory, which is flushed, synced
+and renamed over the target, so a reader (or a crash mid-write) sees either the old
+file or the new one, never half of one. Temporary files that a killed process left
+behind are removed on the next write of the same target. An ``OSError`` (full disk,
+no permission) is re-raised naming the target and leaves no temporary file.
+"""
+from __future__ import annotations
+
+import os
+import re
+import uuid
+from pathlib import Path
+from typing import BinaryIO, Callable, Union
+
+__all__ = ["atomic_write", "atomic_write_text"]
+
+PathLike = Union[str, "os.PathLike[str]"]
+
+
+def atomic_write(path: PathLike, write: Callable[[BinaryIO], None]) -> Path:
+    """Call ``write(handle)`` on a temporary binary file, then rename it to ``path``.
+
+    Missing parent directories are created. Returns ``path`` as a ``Path``.
+    """
+    path = Path(path)
+    directory = path.parent
+    directory.mkdir(parents=True, exist_ok=True)
+    temporary = directory / f".{path.name}.{uuid.uuid4().hex}.tmp"
+    try:
+        with open(temporary, "xb") as handle:
+            write(handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
+    except BaseException as error:
+        try:
+            temporary.unlink()
+        except FileNotFoundError:
+            pass
+        if isinstance(error, OSError) and not isinstance(error, FileExistsError):
+            raise OSError(
+                error.errno, f"could not write {path}: {error.strerror or error}; nothing "
+                "was changed there (free disk space or fix the permissions, then retry)"
+            ) from error
+        raise
+    _fsync_directory(directory)
+    _remove_stale_temporaries(path)
+    return path
+
+
+def atomic_write_text(path: PathLike, text: str) -> Path:
+    """Write ``text`` (UTF-8) to ``path`` atomically."""
+    return atomic_write(path, lambda handle: handle.write(text.encode("utf-8")))
+
+
+def _remove_stale_temporaries(path: Path) -> None:
+    """Temporary files of ``path`` that a killed process could not remove."""
+    pattern = re.compile(re.escape(f".{path.name}.") + r"[0-9a-f]{32}\.tmp")
+    for candidate in path.parent.iterdir():
+        if pattern.fullmatch(candidate.name):
+            try:
+                candidate.unlink()
+            except OSError:
+                pass
+
+
+def _fsync_directory(directory: Path) -> None:
+    """Make the rename itself durable (POSIX); a no-op where directories cannot be opened."""
+    flags = getattr(os, "O_DIRECTORY", None)
+    if flags is None:
+        return
+    try:
+        descriptor = os.open(directory, os.O_RDONLY | flags)
+    except OSError:
+        return
+    try:
+        os.fsync(descriptor)
+    except OSError:
+        pass
+    finally:
+        os.close(descriptor)
