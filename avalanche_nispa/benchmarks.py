@@ -41,8 +41,8 @@ from avalanche.benchmarks.classic import (
     SplitFMNIST,
     SplitMNIST,
 )
-from avalanche.benchmarks.utils import _make_taskaware_tensor_classification_dataset
 
+from ._avalanche import tensor_classification_dataset
 from .data import PathLike, resolve_dataset_root
 
 __all__ = [
@@ -111,7 +111,7 @@ def split_digits(
     def subset(idx) -> Dataset:
         idx = torch.as_tensor(idx)
         x, y = images[idx].unsqueeze(1), labels[idx]
-        return _make_taskaware_tensor_classification_dataset(x, y, targets=y.tolist())
+        return tensor_classification_dataset(x, y, targets=y.tolist())
 
     return nc_benchmark(
         subset(train_idx),

@@ -190,7 +190,7 @@ def test_the_checkpoint_is_plain_data_that_loads_with_weights_only(digits, tmp_p
         assert isinstance(model[key], torch.Tensor), key
     assert set(data["rng"]) == {"torch", "cuda", "numpy", "python"}
     assert data["clock"]["train_exp_counter"] == 1
-    assert data["nispa"]["phase_history"] == strategy.phase_history
+    assert data["phase_history"] == strategy.phase_history
     assert isinstance(data["evaluator_pickle"], torch.Tensor)  # opaque unless asked for
     assert read_checkpoint(path)["save_id"] == data["save_id"]
 

@@ -27,6 +27,7 @@ from avalanche.training.plugins import EvaluationPlugin
 from torch import nn
 
 from avalanche_nispa import NISPA, load_checkpoint, save_checkpoint
+from avalanche_nispa.checkpoint import CHECKPOINT_FORMAT_VERSION
 from avalanche_nispa.benchmarks import split_digits
 from avalanche_nispa.models import NISPACNN, NISPAMLP, SparseMultiTaskNet
 from avalanche_nispa.sparse import PLASTIC, is_masked_layer
@@ -242,7 +243,7 @@ def test_a_checkpoint_of_another_format_version_is_rejected(saved, tmp_path):
         other = tmp_path / f"v{version}.ckpt"
         torch.save(data, other)
         message = (fr"is a NISPA checkpoint of format version {version}, but this avalanche-nispa "
-                   fr"\(.*\) reads format version 1: {fix}")
+                   fr"\(.*\) reads format version {CHECKPOINT_FORMAT_VERSION}: {fix}")
         with pytest.raises(ValueError, match=message):
             load_checkpoint(nispa(), other)
 

@@ -18,10 +18,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from avalanche_nispa.models import NISPACNN, NISPAMLP
-from avalanche_nispa.rewiring import drop_connections_into_stable_, rewire_
-from avalanche_nispa.selection import select_candidates_
+from avalanche_nispa.algorithm.rewiring import drop_connections_into_stable_, rewire_
+from avalanche_nispa.algorithm.selection import select_candidates_
 from avalanche_nispa.sparse import CANDIDATE, PLASTIC, STABLE, is_masked_layer
-from avalanche_nispa.units import freeze_stable_connections_, source_states
+from avalanche_nispa.algorithm.units import freeze_stable_connections_, source_states
 
 PROPERTIES = settings(max_examples=25, deadline=None, derandomize=True, database=None,
                       suppress_health_check=[HealthCheck.too_slow])

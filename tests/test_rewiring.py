@@ -3,14 +3,14 @@ import pytest
 import torch
 
 from avalanche_nispa.models import NISPACNN, NISPAMLP
-from avalanche_nispa.rewiring import (
+from avalanche_nispa.algorithm.rewiring import (
     connect_isolated_plastic_units_,
     drop_connections_into_stable_,
     grow_connections_,
     rewire_,
 )
 from avalanche_nispa.sparse import CANDIDATE, PLASTIC, STABLE
-from avalanche_nispa.units import source_states
+from avalanche_nispa.algorithm.units import source_states
 
 
 def _random_states(model, seed, plastic_share=1 / 3):

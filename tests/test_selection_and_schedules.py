@@ -6,9 +6,9 @@ import pytest
 import torch
 
 from avalanche_nispa.models import NISPACNN, NISPAMLP
-from avalanche_nispa.phases import PhaseController
-from avalanche_nispa.schedules import make_tau_schedule, validate_tau_schedule
-from avalanche_nispa.selection import mean_activations, minimal_covering_units, select_candidates_
+from avalanche_nispa.algorithm.phases import PhaseController
+from avalanche_nispa.algorithm.schedules import make_tau_schedule, validate_tau_schedule
+from avalanche_nispa.algorithm.selection import mean_activations, minimal_covering_units, select_candidates_
 from avalanche_nispa.sparse import CANDIDATE, PLASTIC, STABLE
 
 

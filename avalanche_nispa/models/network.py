@@ -19,14 +19,15 @@ negative value (the clean default) removes them.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from typing import Dict, Iterable, List, Literal, Optional, Sequence
+from typing import Iterator, List, Literal, Optional, Sequence, Tuple
 
 import torch
 from torch import Tensor, nn
 
 from avalanche.models import MultiTaskModule
 
+from ..algorithm.links import LayerLink
+from ..experiences import check_known_classes, task_label_of, task_labels_of
 from ..sparse import STABLE, MaskedLayer, MaskedLinear, MaskInit, kaiming_fan_out_, sparsify_
 from ..sparse.layers import is_masked_layer
 
@@ -50,19 +51,6 @@ class TaskHead(MaskedLinear):
             "classes", torch.as_tensor(list(classes), dtype=torch.long, device=self.weight.device)
         )
         self.unit_state.fill_(STABLE)
-
-
-@dataclass(frozen=True)
-class LayerLink:
-    """One masked layer in the order data flows, with how its inputs map onto the
-    units of the layer before. ``source_group`` is the number of input columns per
-    source unit: 1 normally, ``H*W`` at a conv→linear flatten boundary, and ``None``
-    for the first layer, whose inputs (pixels or channels) always count as stable."""
-
-    name: str
-    layer: MaskedLayer
-    source_group: Optional[int]
-    is_head: bool = False
 
 
 class SparseMultiTaskNet(MultiTaskModule):
@@ -135,12 +123,16 @@ class SparseMultiTaskNet(MultiTaskModule):
     def hidden_layers(self) -> List[MaskedLayer]:
         return [self.body[i] for i in self._body_masked_index]  # type: ignore[misc]
 
+    def named_hidden_layers(self) -> Iterator[Tuple[str, MaskedLayer]]:
+        for i in self._body_masked_index:
+            yield f"body.{i}", self.body[i]  # type: ignore[misc]
+
     def layer_links(self, task_label: Optional[int] = None) -> List[LayerLink]:
         """The masked layers in data-flow order, with the head of ``task_label`` last
         (if it exists)."""
         links: List[LayerLink] = []
         previous: Optional[MaskedLayer] = None
-        chain: List[tuple] = [(f"body.{i}", self.body[i], False) for i in self._body_masked_index]
+        chain: List[tuple] = [(name, layer, False) for name, layer in self.named_hidden_layers()]
         if task_label is not None and str(task_label) in self.heads:
             chain.append((f"heads.{task_label}", self.heads[str(task_label)], True))
         for name, layer, is_head in chain:
@@ -148,9 +140,6 @@ class SparseMultiTaskNet(MultiTaskModule):
             links.append(LayerLink(name, layer, group, is_head))
             previous = layer
         return links
-
-    def masked_layers(self) -> Iterable[MaskedLayer]:
-        return (m for m in self.modules() if is_masked_layer(m))  # type: ignore[misc]
 
     # ------------------------------------------------------------------ forward
     def features(self, x: Tensor, activation_sums: Optional[List[Tensor]] = None) -> Tensor:
@@ -177,9 +166,11 @@ class SparseMultiTaskNet(MultiTaskModule):
         return max(int(self.max_class_label), self.num_classes or 0, self._head_classes_end)
 
     def forward_single_task(self, x: Tensor, task_label: int) -> Tensor:
-        return self._head_logits(self.features(x), int(task_label))
+        return self.task_logits(self.features(x), int(task_label))
 
-    def _head_logits(self, features: Tensor, task_label: int) -> Tensor:
+    def task_logits(self, features: Tensor, task_label: int) -> Tensor:
+        """The output vector of task ``task_label``'s head on body ``features``: its
+        classes' logits, ``masked_logit_value`` for every other class."""
         fill = self.masked_logit_value.to(features.dtype)
         out = fill.expand(features.shape[0], self.output_width())
         head = self.heads[str(task_label)] if str(task_label) in self.heads else None
@@ -200,41 +191,22 @@ class SparseMultiTaskNet(MultiTaskModule):
         out = features.new_zeros(x.shape[0], self.output_width())
         for task in torch.unique(task_labels).tolist():
             rows = task_labels == task
-            out[rows] = self._head_logits(features[rows], int(task))
+            out[rows] = self.task_logits(features[rows], int(task))
         return out
 
     # --------------------------------------------------------------- adaptation
     def adaptation(self, experience) -> None:
-        if not hasattr(experience, "task_labels"):
-            raise ValueError(
-                "NISPA is task-incremental: this experience has no task labels. Build the "
-                "benchmark with task labels (e.g. SplitMNIST(..., return_task_id=True) or "
-                "nc_benchmark(..., task_labels=True))"
-            )
+        task_labels_of(experience)
         super().adaptation(experience)
         if not self.training:
             return
-        tasks = list(experience.task_labels)
-        if len(tasks) != 1:
-            raise ValueError(
-                f"NISPA trains one task per experience, but this experience has task labels "
-                f"{sorted(tasks)}; split the stream so each experience carries one task label"
-            )
-        task = int(tasks[0])
+        task = task_label_of(experience)
         classes = sorted(int(c) for c in experience.classes_in_this_experience)
         if not classes:
             raise ValueError("the experience has no classes (is it empty?)")
         key = str(task)
         if key in self.heads:
-            known = set(self.heads[key].classes.tolist())
-            new = sorted(set(classes) - known)
-            if new:
-                raise ValueError(
-                    f"task label {task} came back with new classes {new} (it had "
-                    f"{sorted(known)}); NISPA freezes a task's head when the task ends, so a "
-                    "returning task may not bring new classes. Give the experience a new "
-                    "task label instead"
-                )
+            check_known_classes(experience, task, classes, set(self.heads[key].classes.tolist()))
             return
         self.heads[key] = self._new_head(classes)
 

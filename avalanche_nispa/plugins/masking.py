@@ -5,9 +5,9 @@ from typing import List
 
 import torch
 
-from avalanche.core import SupervisedPlugin
 
 from ..sparse import MaskedLayer, is_masked_layer
+from .base import NISPAPlugin
 
 __all__ = ["MaskingPlugin", "reinitialise_unfrozen_"]
 
@@ -25,7 +25,7 @@ def reinitialise_unfrozen_(model: torch.nn.Module) -> None:
         layer.enforce_masks_()
 
 
-class MaskingPlugin(SupervisedPlugin):
+class MaskingPlugin(NISPAPlugin):
     """Masking: masked weights stay exactly zero and frozen weights and biases stay
     bit-identical after every optimizer step.
 

@@ -2,18 +2,18 @@
 so every logger (TextLogger, CSVLogger, TensorBoard, ...) receives them."""
 from __future__ import annotations
 
-from avalanche.core import SupervisedPlugin
 from avalanche.evaluation.metric_results import MetricValue
 
-from ..units import count_parameters, unit_state_summary
+from ..algorithm.units import count_parameters, unit_state_summary
 from ._common import current_task_label, require_sparse_net
+from .base import NISPAPlugin
 
 __all__ = ["UnitStateReporter"]
 
 _LAYER_KEYS = ("stable", "candidate", "plastic", "live_connections", "frozen_connections", "density")
 
 
-class UnitStateReporter(SupervisedPlugin):
+class UnitStateReporter(NISPAPlugin):
     """At the end of every experience, publish per layer the numbers of stable,
     candidate and plastic units, live and frozen connections and density, the active /
     frozen parameter counts, and (inside NISPA) the phases trained and the final τ.

@@ -1,25 +1,30 @@
 """Rewiring: drop plastic→stable connections, regrow as many into plastic units."""
 from __future__ import annotations
 
-from typing import List, Optional
+from typing import Any, Dict, List, Optional
 
 import torch
 
-from avalanche.core import SupervisedPlugin
-
-from ..rewiring import GROWTH_INITS, REWIRE_ALGORITHMS, GrowthInit, RewireAlgorithm, RewiringReport, rewire_
+from ..algorithm.rewiring import (
+    GrowthInit,
+    RewireAlgorithm,
+    RewiringReport,
+    check_rewiring_choices,
+    rewire_,
+)
 from ._common import current_task_label, require_sparse_net
+from .base import NISPAPlugin
 
 __all__ = ["RewiringPlugin"]
 
 
-class RewiringPlugin(SupervisedPlugin):
+class RewiringPlugin(NISPAPlugin):
     """Rewiring (spec §2.4, §2.5).
 
     Drops every connection from a plastic unit into a stable or candidate unit, then
     grows the same number of connections per layer into plastic units, so density is
     kept. Inside :class:`~avalanche_nispa.NISPA` it runs after every accepted phase
-    (``on_phase_end``); it also runs at the end of every experience, after
+    (``after_phase``); it also runs at the end of every experience, after
     :class:`StableSelectionPlugin` promoted its candidates, which in NISPA finds nothing
     left to drop and with any other strategy cuts the plastic inputs of the new stable
     units.
@@ -45,10 +50,7 @@ class RewiringPlugin(SupervisedPlugin):
         generator: Optional[torch.Generator] = None,
     ) -> None:
         super().__init__()
-        if rewire_algo not in REWIRE_ALGORITHMS:
-            raise ValueError(f"rewire_algo must be one of {REWIRE_ALGORITHMS}, got {rewire_algo!r}")
-        if growth_init not in GROWTH_INITS:
-            raise ValueError(f"growth_init must be one of {GROWTH_INITS}, got {growth_init!r}")
+        check_rewiring_choices(rewire_algo, growth_init)
         self.rewire_algo: RewireAlgorithm = rewire_algo
         self.growth_init: GrowthInit = growth_init
         self.connect_isolated_units = connect_isolated_units
@@ -69,8 +71,23 @@ class RewiringPlugin(SupervisedPlugin):
         self.history.append(report)
         return report
 
-    def on_phase_end(self, strategy, **kwargs) -> None:
-        self.rewire(strategy)
+    def after_phase(self, strategy, *, phase: int, tau: float, activations=None,
+                    decision=None, **kwargs) -> None:
+        if decision is None or not decision.stop:
+            self.rewire(strategy)
+
+    def state_dict(self) -> Dict[str, Any]:
+        return {
+            "history": [{"layers": list(r.layers), "dropped": [int(d) for d in r.dropped],
+                         "grown": [int(g) for g in r.grown]} for r in self.history],
+            "generator": None if self.generator is None else self.generator.get_state(),
+        }
+
+    def load_state_dict(self, state: Dict[str, Any]) -> None:
+        self.history = [RewiringReport(list(r["layers"]), list(r["dropped"]), list(r["grown"]))
+                        for r in state["history"]]
+        if state["generator"] is not None and self.generator is not None:
+            self.generator.set_state(state["generator"])
 
     def after_training_exp(self, strategy, **kwargs) -> None:
         self.rewire(strategy)

@@ -2,22 +2,20 @@
 from __future__ import annotations
 
 import warnings
-from typing import List, Optional
+from typing import Any, Dict, List, Optional
 
-import torch
 from torch import Tensor
 
-from avalanche.core import SupervisedPlugin
-
-from ..selection import mean_activations, select_candidates_
+from ..algorithm.selection import mean_activations, select_candidates_
+from ..algorithm.units import freeze_stable_connections_, promote_candidates_
 from ..sparse import PLASTIC
-from ..units import freeze_stable_connections_, promote_candidates_
 from ._common import current_task_label, input_batches, require_sparse_net
+from .base import NISPAPlugin
 
 __all__ = ["StableSelectionPlugin"]
 
 
-class StableSelectionPlugin(SupervisedPlugin):
+class StableSelectionPlugin(NISPAPlugin):
     """Stable selection (spec §2.3, §2.6).
 
     Candidates are the fewest units of each hidden layer covering a fraction τ of the
@@ -26,7 +24,7 @@ class StableSelectionPlugin(SupervisedPlugin):
     and the connections among stable units and the biases of stable units are frozen.
 
     Inside :class:`~avalanche_nispa.NISPA`, selection runs after every accepted phase
-    with that phase's τ (the ``on_phase_end`` event). With any other strategy it runs
+    with that phase's τ (``after_phase``). With any other strategy it runs
     once at the end of the experience with ``activation_fraction``; combine it with
     :class:`RewiringPlugin` (which cuts plastic inputs of stable units) and
     :class:`MaskingPlugin` (which keeps frozen weights frozen), otherwise stable units
@@ -89,12 +87,20 @@ class StableSelectionPlugin(SupervisedPlugin):
                     stacklevel=2,
                 )
 
-    def on_phase_end(self, strategy, tau: float, activations=None, **kwargs) -> None:
-        self.select(strategy, tau, activations)
+    def after_phase(self, strategy, *, phase: int, tau: float, activations=None,
+                    decision=None, **kwargs) -> None:
+        if decision is None or not decision.stop:
+            self.select(strategy, tau, activations)
+
+    def state_dict(self) -> Dict[str, Any]:
+        return {"warned_full_layers": sorted(int(i) for i in self._warned_full)}
+
+    def load_state_dict(self, state: Dict[str, Any]) -> None:
+        self._warned_full = set(int(i) for i in state["warned_full_layers"])
 
     def after_training_exp(self, strategy, **kwargs) -> None:
         model = require_sparse_net(strategy.model, type(self).__name__)
         if not self._selected_this_experience:
             self.select(strategy, self.activation_fraction)
-        promote_candidates_(model)
+        promote_candidates_(model.hidden_layers())
         freeze_stable_connections_(model.layer_links(current_task_label(strategy)))

@@ -7,13 +7,15 @@ always count as stable, and a task head's units are stable from the start (spec 
 """
 from __future__ import annotations
 
-from typing import Dict, List, Optional
+from typing import TYPE_CHECKING, Dict, Iterable, List, Optional
 
 import torch
-from torch import Tensor
 
-from .models.network import LayerLink, SparseMultiTaskNet
-from .sparse import CANDIDATE, PLASTIC, STABLE, is_masked_layer
+from ..sparse import CANDIDATE, PLASTIC, STABLE, MaskedLayer, is_masked_layer
+from .links import LayerLink, source_states
+
+if TYPE_CHECKING:  # the model class is Avalanche glue; the algorithm only reads it
+    from ..models.network import SparseMultiTaskNet
 
 __all__ = [
     "source_states",
@@ -24,24 +26,12 @@ __all__ = [
 ]
 
 
-def source_states(links: List[LayerLink], index: int) -> Tensor:
-    """States of the units feeding each input column of ``links[index]``."""
-    link = links[index]
-    layer = link.layer
-    if link.source_group is None:
-        return torch.full((layer.in_units,), STABLE, dtype=torch.int8,
-                          device=layer.unit_state.device)
-    previous = links[index - 1].layer.unit_state
-    if link.source_group == 1:
-        return previous
-    return previous.repeat_interleave(link.source_group)
-
-
 @torch.no_grad()
-def promote_candidates_(model: SparseMultiTaskNet) -> int:
-    """Turn every candidate unit into a stable one; return how many were promoted."""
+def promote_candidates_(layers: Iterable[MaskedLayer]) -> int:
+    """Turn every candidate unit of ``layers`` (the hidden layers) into a stable one;
+    return how many were promoted."""
     promoted = 0
-    for layer in model.hidden_layers():
+    for layer in layers:
         candidates = layer.unit_state == CANDIDATE
         promoted += int(candidates.sum())
         layer.unit_state[candidates] = STABLE
@@ -58,11 +48,11 @@ def freeze_stable_connections_(links: List[LayerLink]) -> None:
         link.layer.freeze_(target_stable[:, None] & source_stable[None, :], target_stable)
 
 
-def unit_state_summary(model: SparseMultiTaskNet, task_label: Optional[int] = None) -> List[Dict]:
+def unit_state_summary(model: "SparseMultiTaskNet", task_label: Optional[int] = None) -> List[Dict]:
     """Per masked layer (hidden layers, then the heads): unit counts by state, live and
     frozen connections, total possible connections and density."""
     rows = []
-    named = [(f"body.{i}", model.body[i]) for i in model._body_masked_index]
+    named = list(model.named_hidden_layers())
     named += [(f"heads.{t}", h) for t, h in model.heads.items()
               if task_label is None or t == str(task_label)]
     for name, layer in named:

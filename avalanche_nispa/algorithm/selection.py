@@ -7,14 +7,16 @@ Candidates are recomputed from scratch every phase.
 """
 from __future__ import annotations
 
-from typing import Iterable, List, Optional
+from typing import TYPE_CHECKING, Iterable, List, Optional
 
 import torch
 from torch import Tensor
 
-from .models.network import SparseMultiTaskNet
-from .sparse import CANDIDATE, PLASTIC, STABLE
-from .units import source_states
+from ..sparse import CANDIDATE, PLASTIC, STABLE
+from .links import source_states
+
+if TYPE_CHECKING:  # the model class is Avalanche glue; the algorithm only reads it
+    from ..models.network import SparseMultiTaskNet
 
 __all__ = ["minimal_covering_units", "mean_activations", "select_candidates_"]
 
@@ -39,7 +41,7 @@ def minimal_covering_units(activation: Tensor, fraction: float) -> Tensor:
 
 
 @torch.no_grad()
-def mean_activations(model: SparseMultiTaskNet, batches: Iterable[Tensor]) -> List[Tensor]:
+def mean_activations(model: "SparseMultiTaskNet", batches: Iterable[Tensor]) -> List[Tensor]:
     """Per hidden layer, every unit's activation averaged over the samples (summed
     over H×W for conv maps, as the official code does)."""
     sums: List[Tensor] = []
@@ -59,7 +61,7 @@ def mean_activations(model: SparseMultiTaskNet, batches: Iterable[Tensor]) -> Li
 
 @torch.no_grad()
 def select_candidates_(
-    model: SparseMultiTaskNet,
+    model: "SparseMultiTaskNet",
     activations: List[Tensor],
     fraction: float,
     *,

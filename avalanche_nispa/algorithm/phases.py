@@ -7,7 +7,10 @@ A task trains in phases of ``e`` epochs. After phase ``t`` (validation accuracy
 
 and the model of phase ``t - 1`` is kept, with the candidates that were in force while
 it trained. ``best_so_far`` is the maximum over all accepted phases. A cap on phases
-(``max_phases``) keeps the last phase when reached.
+(``max_phases``) keeps the last phase when reached, and so does a stop requested from
+outside (another plugin's ``strategy.stop_training()``) once two phases are done.
+
+:class:`PhaseController` is the only place where any of these decisions is made.
 """
 from __future__ import annotations
 
@@ -31,6 +34,8 @@ class PhaseDecision:
 
 @dataclass
 class PhaseController:
+    """The state of one experience's phases and every decision to stop or revert."""
+
     schedule: TauSchedule
     accuracy_drop_threshold: float
     min_tau: float = 0.05
@@ -39,6 +44,7 @@ class PhaseController:
     best_accuracy: float = float("-inf")
     accuracies: List[float] = field(default_factory=list)
     taus: List[float] = field(default_factory=list)
+    stop_requested: bool = False
 
     @property
     def tau(self) -> float:
@@ -49,6 +55,10 @@ class PhaseController:
         self.phase += 1
         self.taus.append(self.tau)
         return self.tau
+
+    def request_stop(self) -> None:
+        """A stop asked for from outside; the current phase's epochs end now."""
+        self.stop_requested = True
 
     def end_phase(self, accuracy: float) -> PhaseDecision:
         """Record the phase's validation accuracy (in %) and decide."""
@@ -61,6 +71,8 @@ class PhaseController:
         self.best_accuracy = max(self.best_accuracy, accuracy)
         if self.max_phases is not None and t >= self.max_phases:
             return PhaseDecision(stop=True, revert=False, reason="max_phases")
+        if self.stop_requested and t >= 2:
+            return PhaseDecision(stop=True, revert=False, reason="stop_training")
         return PhaseDecision(stop=False, revert=False)
 
     def kept_phase(self, decision: PhaseDecision) -> int:

@@ -14,14 +14,16 @@ from typing import List, Literal, Optional, Tuple
 import torch
 from torch import Tensor
 
-from .models.network import LayerLink
-from .sparse import PLASTIC
-from .units import source_states
+from ..sparse import PLASTIC
+from .links import LayerLink, source_states
 
 __all__ = [
     "RewireAlgorithm",
     "GrowthInit",
     "RewiringReport",
+    "REWIRE_ALGORITHMS",
+    "GROWTH_INITS",
+    "check_rewiring_choices",
     "drop_connections_into_stable_",
     "connect_isolated_plastic_units_",
     "grow_connections_",
@@ -32,6 +34,14 @@ RewireAlgorithm = Literal["full_random", "forwardT_random", "flow_random"]
 GrowthInit = Literal["normal", "zero", "uniform"]
 REWIRE_ALGORITHMS = ("full_random", "forwardT_random", "flow_random")
 GROWTH_INITS = ("normal", "zero", "uniform")
+
+
+def check_rewiring_choices(rewire_algo: str, growth_init: str) -> None:
+    """Refuse an unknown growth rule or growth initialisation, naming the known ones."""
+    if rewire_algo not in REWIRE_ALGORITHMS:
+        raise ValueError(f"rewire_algo must be one of {REWIRE_ALGORITHMS}, got {rewire_algo!r}")
+    if growth_init not in GROWTH_INITS:
+        raise ValueError(f"growth_init must be one of {GROWTH_INITS}, got {growth_init!r}")
 
 
 @dataclass
@@ -171,10 +181,7 @@ def grow_connections_(
     (``"normal"``, official), U(min, max) of them (``"uniform"``) or set to 0
     (``"zero"``). Returns the number added per layer.
     """
-    if algorithm not in REWIRE_ALGORITHMS:
-        raise ValueError(f"rewire algorithm must be one of {REWIRE_ALGORITHMS}, got {algorithm!r}")
-    if init not in GROWTH_INITS:
-        raise ValueError(f"growth init must be one of {GROWTH_INITS}, got {init!r}")
+    check_rewiring_choices(algorithm, init)
     grown = []
     for i, (link, quota) in enumerate(zip(links, quotas)):
         layer = link.layer

@@ -1,0 +1,213 @@
+"""Every NISPA hyperparameter in one frozen, typed object, validated once.
+
+``NISPAConfig()`` holds the paper's settings (spec §4); :data:`PRESETS` names the
+variants a user picks from (``NISPAConfig.preset("original")``), and
+``config.replace(phase_epochs=2)`` derives one. The strategy, the comparison harness
+and the checkpoint's settings check all read the same object, so a setting is
+checked, defaulted and compared in this module only.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+from typing import Any, Dict, Literal, Optional, Union
+
+from .algorithm.rewiring import GrowthInit, RewireAlgorithm, check_rewiring_choices
+from .algorithm.schedules import ScheduleName, TauSchedule, make_tau_schedule, validate_tau_schedule
+
+__all__ = ["NISPAConfig", "Mode", "SelectionData", "PRESETS", "TAU_VALUES_COMPARED"]
+
+Mode = Literal["clean", "original"]
+SelectionData = Literal["train", "validation"]
+
+TAU_VALUES_COMPARED = 32
+"""How many τ_t values stand for a schedule when two configurations are compared
+(a user callable cannot be compared otherwise)."""
+
+
+@dataclass(frozen=True)
+class NISPAConfig:
+    """NISPA's hyperparameters (paper symbol in brackets, official default unless noted).
+
+    :param phase_epochs: [e] epochs per phase (5).
+    :param accuracy_drop_threshold: [a_f] percentage points of validation accuracy a
+        phase may fall below the task's best before the task stops (0.75 for EF-MNIST
+        and CIFAR-10, 2.5 for CIFAR-100).
+    :param tau_schedule: ``"cosine"`` (paper), ``"linear"``, ``"exp_decay"`` or a
+        callable ``t -> τ``.
+    :param tau_param: [k] the schedule's parameter (30).
+    :param min_tau: stop once τ_t is at most this (5 %).
+    :param max_phases: optional cap on phases per experience (≥ 2); the last phase's
+        model is kept when it is reached.
+    :param validation_fraction: share of each experience's training data held out to
+        pick the best epoch and to stop (10 %).
+    :param validation_seed: seed of that split; the official code uses the same split
+        whatever the experiment seed (continuum's fixed seed 1).
+    :param growth_init: initial value of grown weights (see
+        :class:`~avalanche_nispa.plugins.RewiringPlugin`).
+    :param rewire_algo: which connections may grow (see
+        :class:`~avalanche_nispa.plugins.RewiringPlugin`).
+    :param reinit_after_experience: redraw non-frozen weights at the end of each
+        experience (official ``--reinit 1``).
+    :param mode: ``"original"`` reproduces the official code's choices: non-task logits
+        multiplied by 0 (they stay in the softmax and can win the argmax), dead
+        candidates promoted anyway, the conv→linear index bug of ``fix_no_outgoing``.
+        ``"clean"`` (default): non-task logits at −∞ (numerically −1e9), dead candidates
+        returned to the plastic pool, the flatten boundary handled per block.
+    :param selection_data: data whose activations rank units: ``"train"`` (official:
+        the experience's training split, one extra forward pass per phase; the default
+        of the original mode) or ``"validation"`` (the held-out split, measured during
+        the best epoch's validation pass at no extra cost; the default of the clean
+        mode). ``None``: the mode's choice.
+    :param demote_dead_candidates: override the mode's choice (``None``: clean mode
+        demotes, original mode does not).
+    :param cache_data: hold each experience's training split as tensors and draw
+        minibatches from them, as the official code does (about 2.5x faster epochs on
+        the paper MLP). Only for deterministic training transforms: a random
+        augmentation would be drawn once and frozen.
+    """
+
+    phase_epochs: int = 5
+    accuracy_drop_threshold: float = 0.75
+    tau_schedule: Union[ScheduleName, TauSchedule] = "cosine"
+    tau_param: float = 30.0
+    min_tau: float = 0.05
+    max_phases: Optional[int] = None
+    validation_fraction: float = 0.1
+    validation_seed: int = 1
+    growth_init: GrowthInit = "normal"
+    rewire_algo: RewireAlgorithm = "full_random"
+    reinit_after_experience: bool = True
+    mode: Mode = "clean"
+    selection_data: Optional[SelectionData] = None
+    demote_dead_candidates: Optional[bool] = None
+    cache_data: bool = False
+
+    def __post_init__(self) -> None:
+        _validate(self)
+
+    # ---------------------------------------------------------------- derived
+    @property
+    def original(self) -> bool:
+        """The official code's choices are in force."""
+        return self.mode == "original"
+
+    @property
+    def schedule(self) -> TauSchedule:
+        """τ(t), the activation-fraction schedule."""
+        return make_tau_schedule(self.tau_schedule, self.tau_param)
+
+    @property
+    def resolved_selection_data(self) -> SelectionData:
+        if self.selection_data is not None:
+            return self.selection_data
+        return "train" if self.original else "validation"
+
+    @property
+    def resolved_demote_dead_candidates(self) -> bool:
+        if self.demote_dead_candidates is not None:
+            return bool(self.demote_dead_candidates)
+        return not self.original
+
+    # ------------------------------------------------------------------ build
+    def replace(self, **changes: Any) -> "NISPAConfig":
+        """A copy with ``changes`` applied (and validated)."""
+        unknown = sorted(set(changes) - set(field_names()))
+        if unknown:
+            raise TypeError(_unknown_message(unknown))
+        return dataclasses.replace(self, **changes)
+
+    @classmethod
+    def preset(cls, name: str, **changes: Any) -> "NISPAConfig":
+        """The named preset of :data:`PRESETS`, with optional changes."""
+        if name not in PRESETS:
+            raise ValueError(f"unknown NISPA preset {name!r}; known: {', '.join(PRESETS)}")
+        return PRESETS[name].replace(**changes)
+
+    def comparable(self) -> Dict[str, Any]:
+        """Plain values that determine a run: what a checkpoint stores and compares
+        (a schedule stands as its first τ values)."""
+        values = {name: getattr(self, name) for name in field_names()}
+        values.pop("tau_schedule")
+        values.pop("tau_param")
+        values["tau_values"] = tau_values(self.schedule)
+        values["selection_data"] = self.resolved_selection_data
+        values["demote_dead_candidates"] = self.resolved_demote_dead_candidates
+        return values
+
+
+def field_names() -> tuple:
+    return tuple(f.name for f in dataclasses.fields(NISPAConfig))
+
+
+def tau_values(schedule: TauSchedule, count: int = TAU_VALUES_COMPARED) -> list:
+    values = []
+    for t in range(1, count + 1):
+        try:
+            values.append(float(schedule(t)))
+        except Exception:  # noqa: BLE001 - a user schedule defined for fewer phases
+            break
+    return values
+
+
+def _unknown_message(unknown) -> str:
+    return (f"unknown NISPA setting(s) {', '.join(unknown)}; NISPAConfig has "
+            f"{', '.join(field_names())}")
+
+
+def _validate(config: NISPAConfig) -> None:
+    phase_epochs = config.phase_epochs
+    if not isinstance(phase_epochs, int) or isinstance(phase_epochs, bool) or phase_epochs < 1:
+        raise ValueError(f"phase_epochs (e) must be a positive integer, got {phase_epochs!r}")
+    a_f = config.accuracy_drop_threshold
+    if not isinstance(a_f, (int, float)) or not math.isfinite(a_f) or a_f < 0:
+        raise ValueError(
+            "accuracy_drop_threshold (a_f, in percentage points) must be a finite number "
+            f">= 0, got {a_f!r}"
+        )
+    max_phases = config.max_phases
+    if max_phases is not None and (not isinstance(max_phases, int) or max_phases < 2):
+        raise ValueError(
+            f"max_phases must be None or an integer >= 2 (the kept model must have been "
+            f"trained after one selection), got {max_phases!r}"
+        )
+    if not 0.0 < config.validation_fraction < 1.0:
+        raise ValueError(
+            f"validation_fraction must be in (0, 1), got {config.validation_fraction}")
+    seed = config.validation_seed
+    if not isinstance(seed, int) or not 0 <= seed < 2**32:
+        raise ValueError(f"validation_seed must be an integer in [0, 2**32), got {seed!r}")
+    check_rewiring_choices(config.rewire_algo, config.growth_init)
+    if config.mode not in ("clean", "original"):
+        raise ValueError(f"mode must be 'clean' or 'original', got {config.mode!r}")
+    if config.selection_data not in (None, "train", "validation"):
+        raise ValueError(
+            f"selection_data must be 'train' or 'validation', got {config.selection_data!r}")
+    validate_tau_schedule(config.schedule, config.min_tau)
+
+
+def config_from_kwargs(config: Optional[NISPAConfig], kwargs: Dict[str, Any]) -> NISPAConfig:
+    """The configuration a strategy is built with: ``config`` (default: the paper's)
+    with any hyperparameter given as a keyword argument applied on top.
+
+    Keyword names that are not NISPA settings stay in ``kwargs`` (they belong to
+    Avalanche's template); the NISPA ones are removed from it.
+    """
+    names = set(field_names())
+    given = {key: kwargs.pop(key) for key in list(kwargs) if key in names}
+    base = config if config is not None else NISPAConfig()
+    if not isinstance(base, NISPAConfig):
+        raise TypeError(f"config must be a NISPAConfig, got {type(base).__name__}")
+    return base.replace(**given) if given else base
+
+
+PRESETS: Dict[str, NISPAConfig] = {
+    # spec §4: e = 5, a_f = 0.75, cosine k = 30, min τ 5 %, 10 % validation; clean mode
+    "paper": NISPAConfig(),
+    # the official code's choices (×0 logits, dead candidates kept, the flatten bug,
+    # selection on the training split)
+    "original": NISPAConfig(mode="original"),
+}
+"""Named configurations. A fast schedule will be added here once it is measured
+(issue 14)."""

@@ -1,0 +1,52 @@
+"""What NISPA requires of an experience, checked in one place.
+
+The task-incremental NISPA trains one task per experience and gives each task its own
+head, frozen when the task ends. The strategy checks every experience of a ``train``
+call before any training step; the network checks again when it adapts to an
+experience (it may be trained by another strategy), with the same functions.
+"""
+from __future__ import annotations
+
+from typing import Any, Iterable, Set
+
+__all__ = ["experience_name", "task_labels_of", "task_label_of", "check_known_classes"]
+
+
+def experience_name(experience: Any) -> str:
+    return f"experience {getattr(experience, 'current_experience', '?')}"
+
+
+def task_labels_of(experience: Any) -> list:
+    """The task labels of ``experience``, or a ``ValueError`` saying how to build a
+    stream that has them."""
+    if not hasattr(experience, "task_labels"):
+        raise ValueError(
+            f"{experience_name(experience)} has no task labels; NISPA is task-incremental. "
+            "Build the benchmark with task labels (e.g. SplitMNIST(..., return_task_id=True))"
+        )
+    return list(experience.task_labels)
+
+
+def task_label_of(experience: Any) -> int:
+    """The single task label of ``experience``, or a ``ValueError`` saying how to
+    build a stream NISPA can train on."""
+    tasks = task_labels_of(experience)
+    if len(tasks) != 1:
+        raise ValueError(
+            f"{experience_name(experience)} carries task labels {sorted(tasks)}; NISPA trains one task per "
+            "experience: give each experience a single task label"
+        )
+    return int(tasks[0])
+
+
+def check_known_classes(experience: Any, task: int, classes: Iterable[int],
+                        known: Set[int]) -> None:
+    """A task that comes back may not bring classes its (frozen) head lacks."""
+    new = sorted(set(int(c) for c in classes) - set(known))
+    if new:
+        raise ValueError(
+            f"{experience_name(experience)}: task label {task} comes back with new classes "
+            f"{new}; a task's head is frozen when the task ends, so give this experience a "
+            "new task label (a benchmark built without task labels gives every experience "
+            "task label 0: build it with return_task_id=True)"
+        )

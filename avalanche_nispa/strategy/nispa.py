@@ -1,0 +1,229 @@
+"""The NISPA strategy: Avalanche's ``SupervisedTemplate`` with NISPA's phase loop.
+
+Everything per step (masking, freezing) and per phase (selection, rewiring) lives in
+plugins; the strategy holds the configuration, replaces the fixed epoch loop of an
+experience by the phase loop (:mod:`.phase_loop`), carves a validation split from the
+experience (:mod:`.validation`) and checks its input before any training step.
+"""
+from __future__ import annotations
+
+import inspect
+from typing import Any, Dict, List, Optional, Sequence, Union
+
+import torch
+from torch import Tensor
+from torch.nn import CrossEntropyLoss, Module
+from torch.optim import Optimizer
+
+from avalanche.training.plugins.evaluation import default_evaluator
+
+from .._avalanche import PhaseLoopTemplate
+from ..config import NISPAConfig, config_from_kwargs, field_names
+from ..data_cache import TensorBatches, materialize
+from ..experiences import check_known_classes, experience_name, task_label_of, task_labels_of
+from ..models.network import CLEAN_MASKED_LOGIT, SparseMultiTaskNet
+from ..optim import add_new_heads_to_optimizer
+from ..plugins import MaskingPlugin, RewiringPlugin, StableSelectionPlugin, UnitStateReporter
+from ..plugins.base import NISPAPlugin
+from ..plugins.timing import PartTimer
+from .phase_loop import train_in_phases
+from .validation import ValidationSet, split_validation, validation_size
+
+__all__ = ["NISPA"]
+
+
+class NISPA(PhaseLoopTemplate):
+    """Neuro-Inspired Stability-Plasticity Adaptation (Gurbuz & Dovrolis, ICML 2022).
+
+    A sparse network learns a stream of tasks; after each phase of ``phase_epochs``
+    epochs the most active units (a fraction τ of each layer's activation) become
+    candidates, connections from plastic units into them are dropped and as many are
+    regrown into plastic units. A task stops when validation accuracy falls more than
+    ``accuracy_drop_threshold`` points below its best (after phase 2) or τ reaches
+    ``min_tau``; the previous phase's model is kept, its candidates become stable and
+    their incoming connections are frozen for good, so old tasks are never forgotten.
+
+    The model must be a :class:`~avalanche_nispa.models.SparseMultiTaskNet`
+    (``NISPAMLP``, ``NISPACNN`` or ``to_nispa(your_model)``) and the benchmark must carry
+    task labels (task-incremental learning).
+
+    :param config: the hyperparameters, a :class:`~avalanche_nispa.NISPAConfig`
+        (default: the paper's). Each of its fields may also be given as a keyword
+        argument (``NISPA(..., phase_epochs=2)``), which overrides ``config``.
+
+    Other arguments are those of ``SupervisedTemplate``; ``train_epochs`` is not one
+    (phases decide the epochs). ``phase_history`` lists, per trained experience, the
+    phases, the kept phase, the final τ, the stop reason and the validation accuracies;
+    ``timings`` the seconds spent per part (``training``, ``validation``,
+    ``snapshots``, ``phase_end``, ``experience_end``). Plugins may implement the phase
+    hooks of :class:`~avalanche_nispa.plugins.NISPAPlugin`.
+    """
+
+    PLUGIN_CLASS = NISPAPlugin
+
+    def __init__(
+        self,
+        *,
+        model: Module,
+        optimizer: Optimizer,
+        config: Optional[NISPAConfig] = None,
+        criterion=None,
+        train_mb_size: int = 1,
+        eval_mb_size: Optional[int] = None,
+        device="cpu",
+        plugins: Optional[Sequence[Any]] = None,
+        evaluator=default_evaluator,
+        eval_every: int = -1,
+        **kwargs,
+    ) -> None:
+        if "train_epochs" in kwargs:
+            raise TypeError(
+                "NISPA takes no train_epochs: each experience trains in phases of "
+                "phase_epochs epochs until its stop rule fires (cap them with max_phases)"
+            )
+        self.config: NISPAConfig = config_from_kwargs(config, kwargs)
+        _check_model_and_batch(model, train_mb_size)
+        model.masked_logit_value.fill_(0.0 if self.config.original else CLEAN_MASKED_LOGIT)
+        self.selection_plugin = StableSelectionPlugin(
+            demote_dead_candidates=self.config.resolved_demote_dead_candidates,
+            batch_size=eval_mb_size,
+        )
+        self.rewiring_plugin = RewiringPlugin(
+            self.config.rewire_algo, self.config.growth_init,
+            original_flatten_bug=self.config.original,
+        )
+        self.masking_plugin = MaskingPlugin(self.config.reinit_after_experience)
+        self.timer = PartTimer()
+        self.timings: Dict[str, float] = self.timer.timings
+        opening, closing = self.timer.marks("experience_end")
+        nispa_plugins = [opening, self.selection_plugin, self.rewiring_plugin,
+                         self.masking_plugin, UnitStateReporter(), closing]
+        self.phase_history: List[Dict[str, Any]] = []
+        self.phase_controller = None
+        self.validation_dataset = None
+        self._validation: Optional[ValidationSet] = None
+        self._cached_train: Optional[List[Tensor]] = None
+        super().__init__(
+            model=model,
+            optimizer=optimizer,
+            criterion=CrossEntropyLoss() if criterion is None else criterion,
+            train_mb_size=train_mb_size,
+            train_epochs=self.config.phase_epochs,
+            eval_mb_size=eval_mb_size if eval_mb_size is not None else train_mb_size,
+            device=device,
+            plugins=nispa_plugins + list(plugins or []),
+            evaluator=evaluator,
+            eval_every=eval_every,
+            **kwargs,
+        )
+
+    # Avalanche checks keyword names against the signatures of the classes' __init__:
+    # NISPA's hyperparameters are NISPAConfig's fields, so the signature lists them.
+    __init__.__signature__ = inspect.signature(__init__).replace(parameters=[  # type: ignore[attr-defined]
+        *[p for p in inspect.signature(__init__).parameters.values()
+          if p.kind is not inspect.Parameter.VAR_KEYWORD],
+        *[inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=None)
+          for name in field_names()],
+        inspect.Parameter("kwargs", inspect.Parameter.VAR_KEYWORD),
+    ])
+
+    # ------------------------------------------------------------ input checks
+    def train(self, experiences, eval_streams=None, **kwargs):
+        """Check every experience first, so bad input fails before any training."""
+        listed = list(experiences) if not hasattr(experiences, "dataset") else [experiences]
+        seen: Dict[int, set] = {
+            int(t): set(h.classes.tolist()) for t, h in self.model.heads.items()
+        }
+        for experience in listed:
+            self._check_experience(experience, seen)
+        return super().train(listed if len(listed) != 1 else listed[0], eval_streams, **kwargs)
+
+    def _check_experience(self, experience, seen: Dict[int, set]) -> None:
+        where = experience_name(experience)
+        task_labels_of(experience)
+        size = len(experience.dataset)
+        if size == 0:
+            raise ValueError(f"{where} is empty: it has no training samples; drop it from the stream")
+        task = task_label_of(experience)
+        fraction = self.config.validation_fraction
+        n_val = validation_size(size, fraction)
+        if n_val < 1 or size - n_val < 1:
+            raise ValueError(
+                f"{where} has {size} training samples: validation_fraction="
+                f"{fraction} leaves {size - n_val} for training and {n_val} for "
+                "validation; both need at least one. Use more data or another validation_fraction"
+            )
+        classes = set(int(c) for c in experience.classes_in_this_experience)
+        if task in seen:
+            check_known_classes(experience, task, classes, seen[task])
+        seen.setdefault(task, set()).update(classes)
+
+    # ------------------------------------------------------------------ data
+    def train_dataset_adaptation(self, **kwargs):
+        """Split the experience's training data into a training and a seeded
+        validation part."""
+        super().train_dataset_adaptation(**kwargs)
+        self.adapted_dataset, self.validation_dataset = split_validation(
+            self.adapted_dataset, self.config.validation_fraction, self.config.validation_seed)
+        self._cached_train = (
+            [t.to(self.device) for t in materialize(self.adapted_dataset)]
+            if self.config.cache_data else None
+        )
+
+    def make_train_dataloader(self, num_workers=0, shuffle=True, pin_memory=None,
+                              persistent_workers=False, drop_last=False, **kwargs):
+        if self._cached_train is None:
+            return super().make_train_dataloader(
+                num_workers=num_workers, shuffle=shuffle, pin_memory=pin_memory,
+                persistent_workers=persistent_workers, drop_last=drop_last, **kwargs)
+        self.dataloader = TensorBatches(self._cached_train, self.train_mb_size, shuffle=shuffle)
+
+    @property
+    def selection_inputs(self) -> Union[Tensor, Any]:
+        """What the selection's activation pass reads: the training split's cached
+        inputs (already on the device) with ``cache_data``, else the adapted dataset."""
+        if self._cached_train is not None:
+            return self._cached_train[0]
+        return self.adapted_dataset
+
+    def validate(self, record_activations: bool = False):
+        """Top-1 accuracy (%) of the current task on the validation split, with the
+        task's logits only; optionally the mean hidden activations measured on the way."""
+        return self._validation.evaluate(self.model, int(self.experience.task_labels[0]),
+                                         record_activations)
+
+    # ------------------------------------------------------------- the loop
+    def make_optimizer(self, **kwargs):
+        """Avalanche's, after placing new heads in the group of the layer feeding them
+        (its own guess fails when the user's parameter groups split the body)."""
+        add_new_heads_to_optimizer(self.optimizer, self.model)
+        super().make_optimizer(**kwargs)
+
+    def train_experience(self, experience, **kwargs) -> None:
+        self._validation = ValidationSet(self.validation_dataset, self.eval_mb_size, self.device)
+        try:
+            self.phase_history.append(train_in_phases(self, experience, **kwargs))
+        finally:
+            self._validation = None
+            self._cached_train = None
+
+    def backward(self):
+        if not bool(torch.isfinite(self.loss).all()):
+            raise FloatingPointError(
+                f"the loss became {self.loss.detach().item()} at iteration "
+                f"{self.clock.train_exp_iterations} of experience "
+                f"{getattr(self.experience, 'current_experience', '?')}; training stops. "
+                "Lower the learning rate or check the inputs for NaN/inf"
+            )
+        super().backward()
+
+
+def _check_model_and_batch(model: Module, train_mb_size: Any) -> None:
+    if not isinstance(model, SparseMultiTaskNet):
+        raise TypeError(
+            f"NISPA needs a sparse multi-task network, got {type(model).__name__}; use "
+            "avalanche_nispa.models.NISPAMLP / NISPACNN or convert your model with "
+            "avalanche_nispa.models.to_nispa(model, density=...)"
+        )
+    if not isinstance(train_mb_size, int) or train_mb_size < 1:
+        raise ValueError(f"train_mb_size must be a positive integer, got {train_mb_size!r}")
