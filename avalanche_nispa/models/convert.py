@@ -8,7 +8,7 @@ from torch import nn
 
 from avalanche.models import IncrementalClassifier, MultiHeadClassifier
 
-from ..sparse import MaskedConv2d, MaskedLinear, MaskInit, sparsify_
+from ..sparse import MaskedConv2d, MaskedLinear, MaskInit, check_density, sparsify_
 from .network import CLEAN_MASKED_LOGIT, SparseMultiTaskNet
 
 __all__ = ["to_nispa", "SUPPORTED_LAYERS"]
@@ -18,6 +18,9 @@ _PASS_THROUGH = (
 )
 SUPPORTED_LAYERS = (nn.Linear, nn.Conv2d) + _PASS_THROUGH
 _CLASSIFIERS = (MultiHeadClassifier, IncrementalClassifier)
+_NORMALISATION = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.SyncBatchNorm,
+                  nn.GroupNorm, nn.LayerNorm, nn.InstanceNorm1d, nn.InstanceNorm2d,
+                  nn.InstanceNorm3d)
 
 
 def _leaves(module: nn.Module, path: str) -> List[tuple]:
@@ -36,7 +39,7 @@ def _leaves(module: nn.Module, path: str) -> List[tuple]:
 def _unsupported(path: str, module: nn.Module) -> ValueError:
     kind = type(module).__name__
     hint = ""
-    if isinstance(module, (nn.modules.batchnorm._BatchNorm, nn.GroupNorm, nn.LayerNorm)):
+    if isinstance(module, _NORMALISATION):
         hint = (" Normalisation layers keep running statistics or shared affine weights that "
                 "later tasks would change, which breaks NISPA's frozen stable units; remove it.")
     elif isinstance(module, nn.RNNBase):
@@ -72,8 +75,7 @@ def to_nispa(
     Raises ``ValueError`` naming the layer for anything else (BatchNorm, recurrent
     layers, custom modules with parameters).
     """
-    if not 0.0 < density <= 1.0:
-        raise ValueError(f"density must be in (0, 1], got {density}")
+    check_density(density)
     if isinstance(model, SparseMultiTaskNet):
         raise ValueError("the model is already a NISPA network")
     leaves = _leaves(model, "")

@@ -28,7 +28,7 @@ from avalanche.models import MultiTaskModule
 
 from ..algorithm.links import LayerLink
 from ..experiences import check_known_classes, task_label_of, task_labels_of
-from ..sparse import STABLE, MaskedLayer, MaskedLinear, MaskInit, kaiming_fan_out_, sparsify_
+from ..sparse import STABLE, MaskedLayer, MaskedLinear, MaskInit, check_density, kaiming_fan_out_, sparsify_
 from ..sparse.layers import is_masked_layer
 
 __all__ = ["SparseMultiTaskNet", "TaskHead", "LayerLink", "CLEAN_MASKED_LOGIT"]
@@ -83,8 +83,7 @@ class SparseMultiTaskNet(MultiTaskModule):
         masked_logit_value: float = CLEAN_MASKED_LOGIT,
     ) -> None:
         super().__init__()
-        if not 0.0 < density <= 1.0:
-            raise ValueError(f"density must be in (0, 1], got {density}")
+        check_density(density)
         if num_classes is not None and num_classes < 1:
             raise ValueError(f"num_classes must be a positive integer or None, got {num_classes}")
         if head_bias_init not in ("default", "zero"):

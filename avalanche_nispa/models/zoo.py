@@ -7,7 +7,7 @@ from typing import Optional, Sequence
 import torch
 from torch import nn
 
-from ..sparse import MaskedConv2d, MaskedLinear, MaskInit, kaiming_fan_out_, sparsify_
+from ..sparse import MaskedConv2d, MaskedLinear, MaskInit, check_density, kaiming_fan_out_, sparsify_
 from .network import CLEAN_MASKED_LOGIT, SparseMultiTaskNet
 
 __all__ = ["NISPAMLP", "NISPACNN"]
@@ -33,8 +33,7 @@ class NISPAMLP(SparseMultiTaskNet):
     ) -> None:
         if not hidden_sizes:
             raise ValueError("hidden_sizes must name at least one hidden layer")
-        if not 0.0 < density <= 1.0:
-            raise ValueError(f"density must be in (0, 1], got {density}")
+        check_density(density)
         layers: list = [nn.Flatten()]
         width = int(input_size)
         for size in hidden_sizes:
@@ -77,8 +76,7 @@ class NISPACNN(SparseMultiTaskNet):
             raise ValueError(f"input_size must be divisible by 4 (two 2x2 poolings), got {input_size}")
         if len(channels) != 4:
             raise ValueError(f"channels must list 4 conv widths, got {tuple(channels)}")
-        if not 0.0 < density <= 1.0:
-            raise ValueError(f"density must be in (0, 1], got {density}")
+        check_density(density)
         c1, c2, c3, c4 = (int(c) for c in channels)
         convs = [
             MaskedConv2d(in_channels, c1, 3, padding=1),

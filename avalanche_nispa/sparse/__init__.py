@@ -1,5 +1,5 @@
 """Sparse building blocks: masked layers and their random initialisation."""
-from .init import MaskInit, kaiming_fan_out_, random_connection_mask, sparsify_
+from .init import MaskInit, check_density, kaiming_fan_out_, random_connection_mask, sparsify_
 from .layers import (
     CANDIDATE,
     PLASTIC,
@@ -19,6 +19,7 @@ __all__ = [
     "MaskedConv2d",
     "is_masked_layer",
     "MaskInit",
+    "check_density",
     "random_connection_mask",
     "sparsify_",
     "kaiming_fan_out_",

@@ -9,9 +9,16 @@ from torch import Tensor, nn
 
 from .layers import MaskedLayer
 
-__all__ = ["MaskInit", "random_connection_mask", "sparsify_", "kaiming_fan_out_"]
+__all__ = ["MaskInit", "check_density", "random_connection_mask", "sparsify_", "kaiming_fan_out_"]
 
 MaskInit = Literal["bernoulli", "exact"]
+
+
+def check_density(density: float) -> float:
+    """The connection density as a float, or a ``ValueError`` naming the valid range."""
+    if not isinstance(density, (int, float)) or not 0.0 < density <= 1.0:
+        raise ValueError(f"density must be in (0, 1], got {density}")
+    return float(density)
 
 
 def random_connection_mask(
@@ -29,8 +36,7 @@ def random_connection_mask(
     ``density`` (the official code's draw, so the count is not exact); ``"exact"``
     keeps exactly ``round(density * out_units * in_units)`` connections.
     """
-    if not 0.0 < density <= 1.0:
-        raise ValueError(f"density must be in (0, 1], got {density}")
+    density = check_density(density)
     if density == 1.0:
         return torch.ones(out_units, in_units, dtype=torch.bool, device=device)
     if method == "bernoulli":

@@ -26,7 +26,7 @@ optimizer does (momentum, Adam moments, weight decay).
 """
 from __future__ import annotations
 
-from typing import Optional, Union
+from typing import Optional
 
 import torch
 from torch import Tensor, nn
@@ -181,7 +181,7 @@ class MaskedLayer:
         return result
 
     @torch.no_grad()
-    def _copy_parameters_from(self, layer: nn.Module) -> None:
+    def copy_parameters_from_(self, layer: nn.Module) -> None:
         """Take a dense layer's weight and bias (all connections stay live)."""
         self.weight.copy_(layer.weight)
         if layer.bias is not None:
@@ -210,7 +210,7 @@ class MaskedLinear(MaskedLayer, nn.Linear):
     def from_dense(cls, layer: nn.Linear) -> "MaskedLinear":
         new = cls(layer.in_features, layer.out_features, bias=layer.bias is not None,
                   device=layer.weight.device, dtype=layer.weight.dtype)
-        new._copy_parameters_from(layer)
+        new.copy_parameters_from_(layer)
         return new
 
 
@@ -238,12 +238,10 @@ class MaskedConv2d(MaskedLayer, nn.Conv2d):
             padding=layer.padding, dilation=layer.dilation, groups=layer.groups,
             bias=layer.bias is not None, device=layer.weight.device, dtype=layer.weight.dtype,
         )
-        new._copy_parameters_from(layer)
+        new.copy_parameters_from_(layer)
         return new
 
 
 def is_masked_layer(module: nn.Module) -> bool:
     return isinstance(module, MaskedLayer)
 
-
-MaskedModule = Union[MaskedLinear, MaskedConv2d]

@@ -7,6 +7,7 @@ experience (:mod:`.validation`) and checks its input before any training step.
 """
 from __future__ import annotations
 
+import dataclasses
 import inspect
 from typing import Any, Dict, List, Optional, Sequence, Union
 
@@ -18,7 +19,7 @@ from torch.optim import Optimizer
 from avalanche.training.plugins.evaluation import default_evaluator
 
 from .._avalanche import PhaseLoopTemplate
-from ..config import NISPAConfig, config_from_kwargs, field_names
+from ..config import NISPAConfig, config_from_kwargs
 from ..data_cache import TensorBatches, materialize
 from ..experiences import check_known_classes, experience_name, task_label_of, task_labels_of
 from ..models.network import CLEAN_MASKED_LOGIT, SparseMultiTaskNet
@@ -118,12 +119,13 @@ class NISPA(PhaseLoopTemplate):
         )
 
     # Avalanche checks keyword names against the signatures of the classes' __init__:
-    # NISPA's hyperparameters are NISPAConfig's fields, so the signature lists them.
+    # NISPA's hyperparameters are NISPAConfig's fields, so the signature lists them
+    # (with the paper's defaults, which apply when no config is given).
     __init__.__signature__ = inspect.signature(__init__).replace(parameters=[  # type: ignore[attr-defined]
         *[p for p in inspect.signature(__init__).parameters.values()
           if p.kind is not inspect.Parameter.VAR_KEYWORD],
-        *[inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=None)
-          for name in field_names()],
+        *[inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, default=f.default)
+          for f in dataclasses.fields(NISPAConfig)],
         inspect.Parameter("kwargs", inspect.Parameter.VAR_KEYWORD),
     ])
 
