@@ -19,6 +19,7 @@ __all__ = [
     "PhaseLoopTemplate",
     "check_private_api",
     "take_stop_request",
+    "criterion_of",
     "evaluator_results",
     "replace_evaluator_results",
     "tensor_classification_dataset",
@@ -30,6 +31,8 @@ PRIVATE_API: Tuple[Tuple[Any, str, str], ...] = (
      "a way to replace the epoch loop of one experience (train_epochs is fixed)"),
     (SupervisedTemplate, "_stop_training",
      "a public getter/reset for a stop_training() request"),
+    (SupervisedTemplate, "_criterion",
+     "a public accessor of the loss object (strategy.criterion() computes the loss)"),
     (EvaluationPlugin, "all_metric_results",
      "a documented setter of the metric history (get_all_metrics() only reads)"),
     (EvaluationPlugin, "last_metric_results",
@@ -81,6 +84,11 @@ def take_stop_request(strategy: SupervisedTemplate) -> bool:
     requested = bool(strategy._stop_training)
     strategy._stop_training = False
     return requested
+
+
+def criterion_of(strategy: SupervisedTemplate) -> Any:
+    """The strategy's loss object (``criterion=`` of the constructor)."""
+    return strategy._criterion
 
 
 def evaluator_results(evaluator: EvaluationPlugin) -> Tuple[Dict[str, Any], Dict[str, Any]]:

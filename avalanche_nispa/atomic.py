@@ -5,21 +5,33 @@ and renamed over the target, so a reader (or a crash mid-write) sees either the 
 file or the new one, never half of one. Temporary files that a killed process left
 behind are removed on the next write of the same target. An ``OSError`` (full disk,
 no permission) is re-raised naming the target and leaves no temporary file.
+
+With ``keep_previous=True`` the file being replaced stays as ``<name>.previous`` (a
+hard link made before the rename, so the target itself is never missing): a reader
+that finds the new file damaged can fall back to the one before it.
 """
 from __future__ import annotations
 
 import os
 import re
+import shutil
 import uuid
 from pathlib import Path
 from typing import BinaryIO, Callable, Union
 
-__all__ = ["atomic_write", "atomic_write_text"]
+__all__ = ["atomic_write", "atomic_write_text", "previous_path"]
 
 PathLike = Union[str, "os.PathLike[str]"]
 
 
-def atomic_write(path: PathLike, write: Callable[[BinaryIO], None]) -> Path:
+def previous_path(path: PathLike) -> Path:
+    """Where :func:`atomic_write` keeps the file it replaced (``keep_previous``)."""
+    path = Path(path)
+    return path.with_name(path.name + ".previous")
+
+
+def atomic_write(path: PathLike, write: Callable[[BinaryIO], None], *,
+                 keep_previous: bool = False) -> Path:
     """Call ``write(handle)`` on a temporary binary file, then rename it to ``path``.
 
     Missing parent directories are created. Returns ``path`` as a ``Path``.
@@ -33,6 +45,8 @@ def atomic_write(path: PathLike, write: Callable[[BinaryIO], None]) -> Path:
             write(handle)
             handle.flush()
             os.fsync(handle.fileno())
+        if keep_previous and path.is_file():
+            _keep_as_previous(path)
         os.replace(temporary, path)
     except BaseException as error:
         try:
@@ -53,6 +67,24 @@ def atomic_write(path: PathLike, write: Callable[[BinaryIO], None]) -> Path:
 def atomic_write_text(path: PathLike, text: str) -> Path:
     """Write ``text`` (UTF-8) to ``path`` atomically."""
     return atomic_write(path, lambda handle: handle.write(text.encode("utf-8")))
+
+
+def _keep_as_previous(path: Path) -> None:
+    previous = previous_path(path)
+    link = path.parent / f".{previous.name}.{uuid.uuid4().hex}.tmp"
+    try:
+        try:
+            os.link(path, link)
+        except OSError:  # a file system without hard links: copy instead
+            shutil.copyfile(path, link)
+        os.replace(link, previous)
+    except BaseException:
+        try:
+            link.unlink()
+        except FileNotFoundError:
+            pass
+        raise
+    _remove_stale_temporaries(previous)
 
 
 def _remove_stale_temporaries(path: Path) -> None:

@@ -27,7 +27,12 @@ from .compat import (
     check_settings,
     model_fingerprint,
 )
-from .evaluator import restore_evaluator, restore_history, unpickle_evaluator
+from .evaluator import (
+    restore_evaluator,
+    restore_history,
+    restore_metric_state,
+    unpickle_evaluator,
+)
 from .files import adopt_run_id, read_checkpoint, refuse_foreign_file, run_id, write_payload
 from .rng import restore_rng
 from .state import collect, restore_model, restore_optimizer, restore_training_state
@@ -63,6 +68,13 @@ def save_checkpoint(strategy: NISPA, path: PathLike, *, overwrite: bool = False,
 
 
 def write_checkpoint(strategy: NISPA, path: Path, *, overwrite: bool, metric_state: bool) -> Path:
+    if not strategy.between_experiences:
+        raise RuntimeError(
+            f"not saving {path}: a training experience is under way (experience "
+            f"{getattr(strategy.experience, 'current_experience', '?')}), and a run cannot "
+            "be resumed exactly from the middle of one. Save between experiences: after "
+            "strategy.train(...) returns, or with CheckpointPlugin"
+        )
     if not overwrite:
         refuse_foreign_file(path, run_id(strategy))
     return write_payload(collect(strategy, metric_state), path)
@@ -90,9 +102,10 @@ def load_checkpoint(
         anyway (the run then differs from an uninterrupted one).
     :param metrics: what to restore into ``strategy.evaluator``: ``"history"``
         (default: the numeric metric history, so ``get_all_metrics()`` continues
-        where it stopped), ``"state"`` (the pickled metric objects too, so forgetting,
-        BWT and the accuracy matrix continue; this unpickles data, so only for
-        checkpoints you trust) or ``"none"``.
+        where it stopped, and the metric objects' state as plain data, so forgetting,
+        BWT and the accuracy matrix continue), ``"state"`` (the pickled metric
+        objects instead, for custom metrics whose state is not plain data; this
+        unpickles data, so only for checkpoints you trust) or ``"none"``.
     :param missing_ok: return 0 (start from the first experience) when ``path`` does
         not exist, instead of raising ``FileNotFoundError``.
     :param map_location: passed to ``torch.load``; tensors are then copied to the
@@ -119,6 +132,7 @@ def load_checkpoint(
     restore_training_state(strategy, payload)
     if metrics == "history":
         restore_history(strategy.evaluator, payload["evaluator"])
+        restore_metric_state(strategy.evaluator, payload["metric_state"], path)
     elif metrics == "state" and evaluator_state is not None:
         restore_evaluator(strategy.evaluator, evaluator_state)
     adopt_run_id(strategy, payload["run_id"])

@@ -13,6 +13,7 @@ from torch import Tensor
 from avalanche.training.plugins import LRSchedulerPlugin
 
 from ..models.network import SparseMultiTaskNet
+from .._avalanche import criterion_of
 from .plain import qualname
 
 __all__ = ["model_fingerprint", "settings", "stateful_plugins", "check_fingerprint",
@@ -21,13 +22,15 @@ __all__ = ["model_fingerprint", "settings", "stateful_plugins", "check_fingerpri
 
 def model_fingerprint(model: SparseMultiTaskNet) -> Dict[str, Any]:
     """What must match between the saved model and the one a checkpoint is loaded
-    into: the class, every body module with its weight shape, the head input width,
-    the density and how new heads are drawn."""
+    into: the class, every body module with its weight shape and its settings as
+    PyTorch prints them (conv stride, padding and dilation, dropout probability,
+    pooling size, ...), the head input width, the density and how new heads are drawn."""
     body = []
     for index, module in enumerate(model.body):
         weight = getattr(module, "weight", None)
         shape = list(weight.shape) if isinstance(weight, Tensor) else []
-        body.append(f"body.{index} {type(module).__name__} {tuple(shape)}")
+        body.append(f"body.{index} {type(module).__name__} {tuple(shape)} "
+                    f"{_torch_settings(module)}".rstrip())
     return {
         "class": qualname(model),
         "body": body,
@@ -39,11 +42,29 @@ def model_fingerprint(model: SparseMultiTaskNet) -> Dict[str, Any]:
     }
 
 
+def _torch_settings(module: Any) -> str:
+    """The module's settings as its PyTorch class prints them (for a masked layer,
+    the ``Linear``/``Conv2d`` it extends: nothing that changes while training)."""
+    for cls in type(module).__mro__:
+        if cls.__module__.startswith("torch.nn") and "extra_repr" in vars(cls):
+            return cls.extra_repr(module)
+    return ""
+
+
 def settings(strategy) -> Dict[str, Any]:
     """The settings a resumed run must share with the saved one."""
     return {**strategy.config.comparable(),
+            "criterion": describe_criterion(criterion_of(strategy)),
             "train_mb_size": int(strategy.train_mb_size),
             "eval_mb_size": int(strategy.eval_mb_size)}
+
+
+def describe_criterion(criterion: Any) -> str:
+    """The loss's class and its plain settings (reduction, label smoothing, ...)."""
+    values = {name: value for name, value in sorted(vars(criterion).items())
+              if not name.startswith("_") and name != "training"
+              and isinstance(value, (bool, int, float, str, type(None)))}
+    return f"{qualname(criterion)}({', '.join(f'{k}={v!r}' for k, v in values.items())})"
 
 
 def stateful_plugins(strategy) -> List[Any]:

@@ -1,10 +1,13 @@
-"""The evaluator's part of a checkpoint: the numeric metric history (plain data) and,
-optionally, the metric objects themselves (pickled, opaque to a ``weights_only`` load).
+"""The evaluator's part of a checkpoint: the numeric metric history, the metric
+objects' state as plain data (:mod:`.metric_state`) and, optionally, the metric
+objects pickled.
 
 Metrics such as forgetting keep state inside Avalanche's metric objects (the first
-accuracy of every experience), which is not plain data. That state is stored as an
-opaque pickled byte tensor, only unpickled by ``load_checkpoint(..., metrics="state")``,
-for checkpoints you trust.
+accuracy of every experience). For Avalanche's own metrics that state is plain data
+and is restored by default, so forgetting and BWT continue after a resume. A custom
+metric whose state is not plain data can still be restored from the opaque pickled
+part, only unpickled by ``load_checkpoint(..., metrics="state")``, for checkpoints you
+trust.
 """
 from __future__ import annotations
 
@@ -17,10 +20,39 @@ import torch
 from torch import Tensor
 
 from .._avalanche import evaluator_results, replace_evaluator_results
+from .metric_state import decode_metrics, encode_metrics
 from .plain import is_plain_value, qualname
 
 __all__ = ["evaluator_history", "evaluator_pickle", "unpickle_evaluator",
-           "restore_evaluator", "restore_history"]
+           "restore_evaluator", "restore_history", "metric_state", "restore_metric_state"]
+
+
+def metric_state(evaluator) -> Optional[Dict[str, Any]]:
+    """The evaluator's metric objects as plain data, or None if one cannot be."""
+    if evaluator is None:
+        return None
+    states = encode_metrics(list(evaluator.metrics))
+    if states is None:
+        return None
+    return {"classes": [qualname(m) for m in evaluator.metrics], "states": states}
+
+
+def restore_metric_state(evaluator, saved: Optional[Dict[str, Any]], path: Path) -> None:
+    """Continue the metric objects where the saved run left them (forgetting, BWT,
+    accuracy matrix), or warn that they start afresh."""
+    if evaluator is None:
+        return
+    current = [qualname(m) for m in evaluator.metrics]
+    if saved is not None and saved["classes"] == current:
+        decode_metrics(list(evaluator.metrics), saved["states"])
+        return
+    reason = ("its metrics hold state that is not plain data (load with metrics='state' "
+              "for the pickled copy)" if saved is None else
+              f"it holds the metrics {saved['classes']}, the evaluator has {current}")
+    warnings.warn(
+        f"{path}: the metric objects start afresh ({reason}); metrics that compare with "
+        "earlier experiences, such as forgetting and BWT, restart from the resumed experience",
+        RuntimeWarning, stacklevel=3)
 
 
 def _plain_value(value):

@@ -8,7 +8,8 @@
 - every plugin's ``state_dict()`` (NISPA's own plugins, a user's plugin that has one,
   an ``LRSchedulerPlugin``'s scheduler), in plugin order;
 - the Avalanche clock counters and the RNG states;
-- the evaluator's metric history, and optionally its metric objects (pickled).
+- the evaluator's metric history and its metric objects' state as plain data, and
+  optionally the metric objects pickled.
 
 Nothing here reads another object's private attributes: plugins and the optimizer
 give their state through ``state_dict``, the model through its public attributes.
@@ -25,12 +26,13 @@ from avalanche.training.plugins import LRSchedulerPlugin
 
 from .compat import model_fingerprint, settings, stateful_plugins
 from .evaluator import evaluator_history, evaluator_pickle
+from .evaluator import metric_state as plain_metric_state
 from .files import CHECKPOINT_FORMAT, CHECKPOINT_FORMAT_VERSION, run_id
 from .plain import qualname, to_cpu, to_plain
 from .rng import capture_rng
 
-__all__ = ["collect", "restore_model", "restore_optimizer", "restore_training_state",
-           "CLOCK_COUNTERS"]
+__all__ = ["collect", "next_experience", "restore_model", "restore_optimizer",
+           "restore_training_state", "CLOCK_COUNTERS"]
 
 CLOCK_COUNTERS = (
     "train_iterations",
@@ -54,7 +56,7 @@ def collect(strategy, metric_state: bool) -> Dict[str, Any]:
         "torch_version": str(torch.__version__),
         "run_id": run_id(strategy),
         "save_id": uuid.uuid4().hex,
-        "next_experience": int(strategy.clock.train_exp_counter),
+        "next_experience": next_experience(strategy),
         "fingerprint": model_fingerprint(model),
         "model": to_cpu(dict(model.state_dict())),
         "model_attributes": {
@@ -69,12 +71,21 @@ def collect(strategy, metric_state: bool) -> Dict[str, Any]:
         "clock": {name: int(getattr(strategy.clock, name)) for name in CLOCK_COUNTERS},
         "rng": capture_rng(),
         "evaluator": evaluator_history(strategy.evaluator),
+        "metric_state": plain_metric_state(strategy.evaluator),
     }
     if metric_state:
         blob = evaluator_pickle(strategy.evaluator)
         if blob is not None:
             payload["evaluator_pickle"] = blob
     return payload
+
+
+def next_experience(strategy) -> int:
+    """Index of the next experience of the stream to train: one after the highest
+    experience trained (training an experience twice, or a list at once, counts each
+    experience once)."""
+    trained = [int(entry["experience"]) for entry in strategy.phase_history]
+    return max(trained) + 1 if trained else 0
 
 
 def _plugin_state(plugin) -> Any:
@@ -146,3 +157,4 @@ def restore_training_state(strategy, payload: Dict[str, Any]) -> None:
             _load_plugin_state(plugin, saved["state"])
     for name, value in payload["clock"].items():
         setattr(strategy.clock, name, int(value))
+    strategy.experiences_started = int(strategy.clock.train_exp_counter)

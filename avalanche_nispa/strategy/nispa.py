@@ -100,6 +100,9 @@ class NISPA(PhaseLoopTemplate):
         nispa_plugins = [opening, self.selection_plugin, self.rewiring_plugin,
                          self.masking_plugin, UnitStateReporter(), closing]
         self.phase_history: List[Dict[str, Any]] = []
+        self.experiences_started = 0
+        """Training experiences begun; equal to ``clock.train_exp_counter`` exactly
+        between experiences (the only moments a checkpoint may be taken)."""
         self.phase_controller = None
         self.validation_dataset = None
         self._validation: Optional[ValidationSet] = None
@@ -201,7 +204,14 @@ class NISPA(PhaseLoopTemplate):
         add_new_heads_to_optimizer(self.optimizer, self.model)
         super().make_optimizer(**kwargs)
 
+    @property
+    def between_experiences(self) -> bool:
+        """No training experience is under way (Avalanche's clock counts an experience
+        as done at the very end of its ``after_training_exp``)."""
+        return self.experiences_started == int(self.clock.train_exp_counter)
+
     def train_experience(self, experience, **kwargs) -> None:
+        self.experiences_started += 1
         self._validation = ValidationSet(self.validation_dataset, self.eval_mb_size, self.device)
         try:
             self.phase_history.append(train_in_phases(self, experience, **kwargs))
