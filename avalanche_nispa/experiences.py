@@ -7,9 +7,10 @@ experience (it may be trained by another strategy), with the same functions.
 """
 from __future__ import annotations
 
-from typing import Any, Iterable, Set
+from typing import Any, Iterable, List, Set
 
-__all__ = ["experience_name", "task_labels_of", "task_label_of", "check_known_classes"]
+__all__ = ["experience_name", "task_labels_of", "task_label_of", "classes_of",
+           "check_known_classes"]
 
 
 def experience_name(experience: Any) -> str:
@@ -37,6 +38,30 @@ def task_label_of(experience: Any) -> int:
             "experience: give each experience a single task label"
         )
     return int(tasks[0])
+
+
+def classes_of(experience: Any) -> List[int]:
+    """The class ids an experience brings, sorted.
+
+    Streams of Avalanche's classic API say so in ``classes_in_this_experience``; those
+    built with the newer API (``class_incremental_benchmark``,
+    ``task_incremental_benchmark``, ...) do not, and the classes are read from the
+    dataset's targets instead.
+    """
+    listed = getattr(experience, "classes_in_this_experience", None)
+    if listed is None:
+        dataset = getattr(experience, "dataset", None)
+        targets = getattr(dataset, "targets", None)
+        uniques = getattr(targets, "uniques", None)
+        if uniques is None:
+            raise ValueError(
+                f"{experience_name(experience)} says neither which classes it holds "
+                "(classes_in_this_experience) nor has a dataset with targets; build the "
+                "stream with Avalanche's benchmark generators (nc_benchmark, SplitMNIST, "
+                "class_incremental_benchmark, ...)"
+            )
+        listed = uniques
+    return sorted(int(c) for c in listed)
 
 
 def check_known_classes(experience: Any, task: int, classes: Iterable[int],

@@ -10,7 +10,8 @@ so it loads with ``torch.load(path, weights_only=True)``. The package:
   their ``state_dict`` only);
 - :mod:`.compat`: the checks that a checkpoint fits the strategy it is loaded into;
 - :mod:`.files`: format version, run identity, atomic writes, checked reads;
-- :mod:`.rng`, :mod:`.evaluator`, :mod:`.plain`: random generators, metrics, plain data.
+- :mod:`.evaluator`, :mod:`.metric_state`, :mod:`.plain`: metrics, plain data (the RNG
+  streams are :mod:`avalanche_nispa.rng`).
 """
 from .api import load_checkpoint, save_checkpoint
 from .compat import model_fingerprint

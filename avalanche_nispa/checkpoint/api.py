@@ -34,7 +34,7 @@ from .evaluator import (
     unpickle_evaluator,
 )
 from .files import adopt_run_id, read_checkpoint, refuse_foreign_file, run_id, write_payload
-from .rng import restore_rng
+from ..rng import restore_rng
 from .state import collect, restore_model, restore_optimizer, restore_training_state
 
 __all__ = ["save_checkpoint", "load_checkpoint", "write_checkpoint", "PathLike"]

@@ -29,7 +29,7 @@ from .evaluator import evaluator_history, evaluator_pickle
 from .evaluator import metric_state as plain_metric_state
 from .files import CHECKPOINT_FORMAT, CHECKPOINT_FORMAT_VERSION, run_id
 from .plain import qualname, to_cpu, to_plain
-from .rng import capture_rng
+from ..rng import capture_rng
 
 __all__ = ["collect", "next_experience", "restore_model", "restore_optimizer",
            "restore_training_state", "CLOCK_COUNTERS"]

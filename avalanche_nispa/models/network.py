@@ -27,7 +27,13 @@ from torch import Tensor, nn
 from avalanche.models import MultiTaskModule
 
 from ..algorithm.links import LayerLink
-from ..experiences import check_known_classes, task_label_of, task_labels_of
+from ..experiences import (
+    check_known_classes,
+    classes_of,
+    experience_name,
+    task_label_of,
+    task_labels_of,
+)
 from ..sparse import STABLE, MaskedLayer, MaskedLinear, MaskInit, check_density, kaiming_fan_out_, sparsify_
 from ..sparse.layers import is_masked_layer
 
@@ -195,14 +201,17 @@ class SparseMultiTaskNet(MultiTaskModule):
 
     # --------------------------------------------------------------- adaptation
     def adaptation(self, experience) -> None:
-        task_labels_of(experience)
-        super().adaptation(experience)
+        # Avalanche's MultiTaskModule.adaptation, written out: it reads
+        # classes_in_this_experience, which streams of the newer benchmark API lack.
+        task_labels = task_labels_of(experience)
+        classes = classes_of(experience)
+        if not classes:
+            raise ValueError(f"{experience_name(experience)} has no classes (is it empty?)")
+        self.max_class_label = max(self.max_class_label, max(classes) + 1)
         if not self.training:
             return
+        self.known_train_tasks_labels = self.known_train_tasks_labels.union(task_labels)
         task = task_label_of(experience)
-        classes = sorted(int(c) for c in experience.classes_in_this_experience)
-        if not classes:
-            raise ValueError("the experience has no classes (is it empty?)")
         key = str(task)
         if key in self.heads:
             check_known_classes(experience, task, classes, set(self.heads[key].classes.tolist()))

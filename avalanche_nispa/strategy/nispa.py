@@ -21,14 +21,14 @@ from avalanche.training.plugins.evaluation import default_evaluator
 from .._avalanche import PhaseLoopTemplate
 from ..config import NISPAConfig, config_from_kwargs
 from ..data_cache import TensorBatches, materialize
-from ..experiences import check_known_classes, experience_name, task_label_of, task_labels_of
-from ..models.network import CLEAN_MASKED_LOGIT, SparseMultiTaskNet
+from ..models.network import CLEAN_MASKED_LOGIT
 from ..optim import add_new_heads_to_optimizer
 from ..plugins import MaskingPlugin, RewiringPlugin, StableSelectionPlugin, UnitStateReporter
 from ..plugins.base import NISPAPlugin
 from ..plugins.timing import PartTimer
+from .checks import check_experience, check_model, check_task_incremental_stream
 from .phase_loop import train_in_phases
-from .validation import ValidationSet, split_validation, validation_size
+from .validation import ValidationSet, split_validation
 
 __all__ = ["NISPA"]
 
@@ -83,7 +83,7 @@ class NISPA(PhaseLoopTemplate):
                 "phase_epochs epochs until its stop rule fires (cap them with max_phases)"
             )
         self.config: NISPAConfig = config_from_kwargs(config, kwargs)
-        _check_model_and_batch(model, train_mb_size)
+        check_model(model, train_mb_size)
         model.masked_logit_value.fill_(0.0 if self.config.original else CLEAN_MASKED_LOGIT)
         self.selection_plugin = StableSelectionPlugin(
             demote_dead_candidates=self.config.resolved_demote_dead_candidates,
@@ -139,29 +139,11 @@ class NISPA(PhaseLoopTemplate):
         seen: Dict[int, set] = {
             int(t): set(h.classes.tolist()) for t, h in self.model.heads.items()
         }
+        if listed:
+            check_task_incremental_stream(listed[0])
         for experience in listed:
-            self._check_experience(experience, seen)
+            check_experience(self, experience, seen)
         return super().train(listed if len(listed) != 1 else listed[0], eval_streams, **kwargs)
-
-    def _check_experience(self, experience, seen: Dict[int, set]) -> None:
-        where = experience_name(experience)
-        task_labels_of(experience)
-        size = len(experience.dataset)
-        if size == 0:
-            raise ValueError(f"{where} is empty: it has no training samples; drop it from the stream")
-        task = task_label_of(experience)
-        fraction = self.config.validation_fraction
-        n_val = validation_size(size, fraction)
-        if n_val < 1 or size - n_val < 1:
-            raise ValueError(
-                f"{where} has {size} training samples: validation_fraction="
-                f"{fraction} leaves {size - n_val} for training and {n_val} for "
-                "validation; both need at least one. Use more data or another validation_fraction"
-            )
-        classes = set(int(c) for c in experience.classes_in_this_experience)
-        if task in seen:
-            check_known_classes(experience, task, classes, seen[task])
-        seen.setdefault(task, set()).update(classes)
 
     # ------------------------------------------------------------------ data
     def train_dataset_adaptation(self, **kwargs):
@@ -228,14 +210,3 @@ class NISPA(PhaseLoopTemplate):
                 "Lower the learning rate or check the inputs for NaN/inf"
             )
         super().backward()
-
-
-def _check_model_and_batch(model: Module, train_mb_size: Any) -> None:
-    if not isinstance(model, SparseMultiTaskNet):
-        raise TypeError(
-            f"NISPA needs a sparse multi-task network, got {type(model).__name__}; use "
-            "avalanche_nispa.models.NISPAMLP / NISPACNN or convert your model with "
-            "avalanche_nispa.models.to_nispa(model, density=...)"
-        )
-    if not isinstance(train_mb_size, int) or train_mb_size < 1:
-        raise ValueError(f"train_mb_size must be a positive integer, got {train_mb_size!r}")

@@ -1,16 +1,20 @@
 """The random number generators a run draws from, captured and restored as plain data:
-torch (CPU and every CUDA device), NumPy's global generator and Python's ``random``."""
+torch (CPU and every CUDA device), NumPy's global generator and Python's ``random``.
+
+Checkpoints store them; input checks that must look at data without changing what a
+seeded run draws wrap themselves in :func:`preserved_rng`."""
 from __future__ import annotations
 
 import random
 import warnings
-from typing import Any, Dict, List
+from contextlib import contextmanager
+from typing import Any, Dict, Iterator, List
 
 import numpy as np
 import torch
 from torch import Tensor
 
-__all__ = ["capture_rng", "restore_rng"]
+__all__ = ["capture_rng", "restore_rng", "preserved_rng"]
 
 
 def capture_rng() -> Dict[str, Any]:
@@ -61,3 +65,13 @@ def restore_rng(state: Dict[str, Any]) -> None:
     python = state["python"]
     random.setstate((python["version"], tuple(int(v) for v in python["internal"].tolist()),
                      python["gauss_next"]))
+
+
+@contextmanager
+def preserved_rng() -> Iterator[None]:
+    """Every generator is back in its state on leaving the block."""
+    state = capture_rng()
+    try:
+        yield
+    finally:
+        restore_rng(state)
