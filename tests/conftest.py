@@ -1,15 +1,17 @@
 """Shared fixtures.
 
-Test files are imported with ``--import-mode=importlib`` (see pyproject.toml)
-and ``tests/`` has no ``__init__.py``: helpers shared between test files live
-here as fixtures, never in an importable ``tests`` package (that name belongs
-to the copy avalanche-lib installs into site-packages).
+Test files are imported in pytest's default (prepend) mode and ``tests/`` has
+no ``__init__.py``: each file is a top-level module of its own name, so helpers
+shared between test files live here as fixtures, never in an importable
+``tests`` package (that name belongs to the copy avalanche-lib installs into
+site-packages).
 """
 
 from __future__ import annotations
 
 import gzip
 import importlib.util
+import io
 import os
 import struct
 import sys
@@ -22,29 +24,6 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLES_DIR = REPO / "examples"
-
-
-def _give_tests_back_to_avalanche() -> None:
-    """Undo pytest's stand-in ``tests`` module.
-
-    In importlib mode pytest imports this file as ``tests.conftest`` and, for
-    that, registers our ``tests/`` directory as a namespace package named
-    ``tests`` in ``sys.modules``. That would hide avalanche-lib's ``tests``
-    package (``from tests.unit_tests_utils import get_fast_benchmark``) for the
-    whole session. Import the real one in its place; our test modules still
-    load, as ``tests.<file>`` submodules found by path.
-    """
-    stand_in = sys.modules.get("tests")
-    if stand_in is None or getattr(stand_in, "__file__", None) is not None:
-        return
-    del sys.modules["tests"]
-    try:
-        importlib.import_module("tests")
-    except ImportError:
-        sys.modules["tests"] = stand_in
-
-
-_give_tests_back_to_avalanche()
 
 
 def _load_example(name: str) -> ModuleType:
@@ -77,6 +56,18 @@ def load_example() -> Callable[[str], ModuleType]:
 
 # --------------------------------------------------------------------------- #
 # Data
+
+
+@pytest.fixture(scope="session")
+def digits():
+    """``split_digits(seed=0)``, built once: five two-class tasks of 8x8 digits.
+
+    Shared by every test that asks for it; tests only read it (train and evaluate
+    on its experiences), none changes it.
+    """
+    from avalanche_nispa.benchmarks import split_digits
+
+    return split_digits(seed=0)
 
 
 _NISPA_ENV_PREFIX = "NISPA_"
@@ -170,6 +161,30 @@ def shared_data_dir() -> Path:
             pytest.fail(message)
         pytest.skip(message)
     return data_dir
+
+
+# --------------------------------------------------------------------------- #
+# Evaluation
+
+
+def _quiet_evaluator(*metrics, log: io.StringIO | None = None):
+    """An ``EvaluationPlugin`` of ``metrics`` (default: per-experience accuracy)
+    whose ``TextLogger`` writes into ``log`` (default: a fresh ``io.StringIO``),
+    never to the terminal."""
+    from avalanche.evaluation.metrics import accuracy_metrics
+    from avalanche.logging import TextLogger
+    from avalanche.training.plugins import EvaluationPlugin
+
+    if not metrics:
+        metrics = (accuracy_metrics(experience=True),)
+    return EvaluationPlugin(*metrics, loggers=[TextLogger(io.StringIO() if log is None else log)])
+
+
+@pytest.fixture
+def quiet_evaluator() -> Callable[..., object]:
+    """``quiet_evaluator(*metrics, log=None)``: a new ``EvaluationPlugin`` on every
+    call, logging into a string; by default it computes per-experience accuracy."""
+    return _quiet_evaluator
 
 
 # --------------------------------------------------------------------------- #

@@ -2,7 +2,6 @@
 equals the uninterrupted run bit for bit; files load with ``weights_only=True``;
 writes are atomic and never replace a file that is not this run's checkpoint."""
 import copy
-import io
 import os
 
 import pytest
@@ -14,54 +13,61 @@ from avalanche.evaluation.metrics import (
     forgetting_metrics,
     loss_metrics,
 )
-from avalanche.logging import TextLogger
-from avalanche.training.plugins import EvaluationPlugin, LRSchedulerPlugin
+from avalanche.training.plugins import LRSchedulerPlugin
 
 from avalanche_nispa import NISPA, CheckpointPlugin, load_checkpoint, save_checkpoint
-from avalanche_nispa.benchmarks import split_digits
 from avalanche_nispa.checkpoint import CHECKPOINT_FORMAT_VERSION, read_checkpoint
 from avalanche_nispa.models import NISPACNN, NISPAMLP
 
 N_EXPERIENCES = 4
 
 
-@pytest.fixture(scope="module")
-def digits():
-    return split_digits(seed=0)
-
-
-def evaluator():
-    return EvaluationPlugin(
+@pytest.fixture
+def evaluator(quiet_evaluator):
+    """A new quiet evaluator on every call, with everything a resumed run must restore:
+    accuracy, loss, forgetting and the accuracy matrix."""
+    return lambda: quiet_evaluator(
         accuracy_metrics(experience=True, stream=True), loss_metrics(stream=True),
         forgetting_metrics(experience=True, stream=True), accuracy_matrix_metrics(),
-        loggers=[TextLogger(io.StringIO())],
     )
 
 
-def mlp_adam(seed, plugins=()):
-    torch.manual_seed(seed)
-    model = NISPAMLP(64, (32, 32), density=0.3)
-    return NISPA(model=model, optimizer=torch.optim.Adam(model.parameters(), lr=0.01),
-                 train_mb_size=64, eval_mb_size=512, phase_epochs=1, max_phases=3,
-                 evaluator=evaluator(), plugins=list(plugins))
+@pytest.fixture
+def mlp_adam(evaluator):
+    """``mlp_adam(seed, plugins=())``: a small MLP trained with Adam."""
+
+    def build(seed, plugins=()):
+        torch.manual_seed(seed)
+        model = NISPAMLP(64, (32, 32), density=0.3)
+        return NISPA(model=model, optimizer=torch.optim.Adam(model.parameters(), lr=0.01),
+                     train_mb_size=64, eval_mb_size=512, phase_epochs=1, max_phases=3,
+                     evaluator=evaluator(), plugins=list(plugins))
+
+    return build
 
 
-def cnn_sgd_scheduled(seed, plugins=()):
-    """Two parameter groups, Nesterov momentum, weight decay and an LR scheduler whose
-    state carries across experiences; periodic evaluation inside training."""
-    torch.manual_seed(seed)
-    model = NISPACNN(in_channels=1, input_size=8, channels=(4, 4, 6, 6), fc_size=24,
-                     density=0.5)
-    first = [p for n, p in model.named_parameters() if n.startswith("body.0.")]
-    rest = [p for n, p in model.named_parameters() if not n.startswith("body.0.")]
-    optimizer = torch.optim.SGD([{"params": first, "lr": 0.02}, {"params": rest}], lr=0.05,
-                                momentum=0.9, nesterov=True, weight_decay=1e-4)
-    scheduler = LRSchedulerPlugin(torch.optim.lr_scheduler.StepLR(optimizer, 3, gamma=0.9),
-                                  step_granularity="iteration", reset_scheduler=False,
-                                  reset_lr=False)
-    return NISPA(model=model, optimizer=optimizer, train_mb_size=32, eval_mb_size=256,
-                 phase_epochs=2, max_phases=3, mode="original", selection_data="validation",
-                 eval_every=0, evaluator=evaluator(), plugins=[scheduler, *plugins])
+@pytest.fixture
+def cnn_sgd_scheduled(evaluator):
+    """``cnn_sgd_scheduled(seed, plugins=())``: two parameter groups, Nesterov momentum,
+    weight decay and an LR scheduler whose state carries across experiences; periodic
+    evaluation inside training."""
+
+    def build(seed, plugins=()):
+        torch.manual_seed(seed)
+        model = NISPACNN(in_channels=1, input_size=8, channels=(4, 4, 6, 6), fc_size=24,
+                         density=0.5)
+        first = [p for n, p in model.named_parameters() if n.startswith("body.0.")]
+        rest = [p for n, p in model.named_parameters() if not n.startswith("body.0.")]
+        optimizer = torch.optim.SGD([{"params": first, "lr": 0.02}, {"params": rest}], lr=0.05,
+                                    momentum=0.9, nesterov=True, weight_decay=1e-4)
+        scheduler = LRSchedulerPlugin(torch.optim.lr_scheduler.StepLR(optimizer, 3, gamma=0.9),
+                                      step_granularity="iteration", reset_scheduler=False,
+                                      reset_lr=False)
+        return NISPA(model=model, optimizer=optimizer, train_mb_size=32, eval_mb_size=256,
+                     phase_epochs=2, max_phases=3, mode="original", selection_data="validation",
+                     eval_every=0, evaluator=evaluator(), plugins=[scheduler, *plugins])
+
+    return build
 
 
 def same(a, b):
@@ -107,7 +113,7 @@ def per_task_accuracies(results):
     return {k: v for k, v in results.items() if k.startswith("Top1_Acc_Exp/")}
 
 
-def test_a_run_resumed_after_experience_k_equals_the_uninterrupted_run(digits, tmp_path):
+def test_a_run_resumed_after_experience_k_equals_the_uninterrupted_run(digits, tmp_path, mlp_adam):
     path = tmp_path / "run.ckpt"
     reference = mlp_adam(seed=0)
     for experience in digits.train_stream[:N_EXPERIENCES]:
@@ -152,7 +158,7 @@ class KillDuring(SupervisedPlugin):
             raise Interrupted
 
 
-def test_checkpoint_plugin_resumes_a_killed_run_bit_for_bit(digits, tmp_path):
+def test_checkpoint_plugin_resumes_a_killed_run_bit_for_bit(digits, tmp_path, cnn_sgd_scheduled):
     """Scheduler state, two parameter groups, periodic eval, conv layers; the run is
     killed in the middle of experience 2 and resumed from the plugin's checkpoint."""
     path = tmp_path / "run.ckpt"
@@ -178,7 +184,7 @@ def test_checkpoint_plugin_resumes_a_killed_run_bit_for_bit(digits, tmp_path):
     assert read_checkpoint(path)["next_experience"] == N_EXPERIENCES
 
 
-def test_the_checkpoint_is_plain_data_that_loads_with_weights_only(digits, tmp_path):
+def test_the_checkpoint_is_plain_data_that_loads_with_weights_only(digits, tmp_path, mlp_adam):
     strategy = mlp_adam(seed=0)
     strategy.train(digits.train_stream[0])
     path = save_checkpoint(strategy, tmp_path / "sub" / "run.ckpt")
@@ -196,7 +202,7 @@ def test_the_checkpoint_is_plain_data_that_loads_with_weights_only(digits, tmp_p
 
 
 @pytest.mark.parametrize("failure", ["torch.save raises", "interrupted in torch.save", "rename fails"])
-def test_a_crash_while_writing_keeps_the_previous_checkpoint(digits, tmp_path, monkeypatch, failure):
+def test_a_crash_while_writing_keeps_the_previous_checkpoint(digits, tmp_path, monkeypatch, failure, mlp_adam):
     path = tmp_path / "run.ckpt"
     strategy = mlp_adam(seed=0)
     strategy.train(digits.train_stream[0])
@@ -223,7 +229,7 @@ def test_a_crash_while_writing_keeps_the_previous_checkpoint(digits, tmp_path, m
     assert load_checkpoint(mlp_adam(seed=1), path) == 1
 
 
-def test_save_refuses_to_overwrite_a_file_that_is_not_a_checkpoint(tmp_path):
+def test_save_refuses_to_overwrite_a_file_that_is_not_a_checkpoint(tmp_path, mlp_adam):
     path = tmp_path / "results.txt"
     path.write_text("my results")
     strategy = mlp_adam(seed=0)
@@ -236,7 +242,7 @@ def test_save_refuses_to_overwrite_a_file_that_is_not_a_checkpoint(tmp_path):
     assert read_checkpoint(path)["next_experience"] == 0
 
 
-def test_a_run_replaces_its_own_checkpoint_but_not_another_runs(digits, tmp_path):
+def test_a_run_replaces_its_own_checkpoint_but_not_another_runs(digits, tmp_path, mlp_adam):
     path = tmp_path / "run.ckpt"
     first = mlp_adam(seed=0)
     save_checkpoint(first, path)
@@ -257,14 +263,14 @@ def test_a_run_replaces_its_own_checkpoint_but_not_another_runs(digits, tmp_path
     save_checkpoint(second, path)
 
 
-def test_missing_checkpoint_starts_from_the_first_experience_only_when_allowed(tmp_path):
+def test_missing_checkpoint_starts_from_the_first_experience_only_when_allowed(tmp_path, mlp_adam):
     strategy = mlp_adam(seed=0)
     assert load_checkpoint(strategy, tmp_path / "none.ckpt", missing_ok=True) == 0
     with pytest.raises(FileNotFoundError):
         load_checkpoint(strategy, tmp_path / "none.ckpt")
 
 
-def test_checkpoint_plugin_saves_every_k_experiences_even_inside_one_train_call(digits, tmp_path):
+def test_checkpoint_plugin_saves_every_k_experiences_even_inside_one_train_call(digits, tmp_path, mlp_adam):
     path = tmp_path / "run.ckpt"
     seen = []
 
@@ -282,7 +288,7 @@ def test_checkpoint_plugin_saves_every_k_experiences_even_inside_one_train_call(
         CheckpointPlugin(path, every=0)
 
 
-def test_temporary_files_left_by_a_killed_save_are_cleaned_up(tmp_path):
+def test_temporary_files_left_by_a_killed_save_are_cleaned_up(tmp_path, mlp_adam):
     stale = tmp_path / f".run.ckpt.{'0123456789abcdef' * 2}.tmp"
     stale.write_bytes(b"torn")
     unrelated = tmp_path / ".run.ckpt.mine.tmp"

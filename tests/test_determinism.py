@@ -6,45 +6,30 @@ draws from the global torch RNG, so ``torch.manual_seed`` fixes a run. Bit-ident
 holds on the same machine, torch build and number of threads: PyTorch's CPU
 convolutions may pick another reduction order for another thread count.
 """
-import io
-
 import pytest
 import torch
-from avalanche.evaluation.metrics import accuracy_metrics
-from avalanche.logging import TextLogger
-from avalanche.training.plugins import EvaluationPlugin
 
 from avalanche_nispa import NISPA
-from avalanche_nispa.benchmarks import split_digits
 from avalanche_nispa.models import NISPACNN, NISPAMLP
 
 
-@pytest.fixture(scope="module")
-def digits():
-    return split_digits(seed=0)
-
-
-def mlp_run():
+def mlp_run(evaluator):
     model = NISPAMLP(64, (32, 32), density=0.3)
     return NISPA(model=model, optimizer=torch.optim.Adam(model.parameters(), lr=0.01),
                  train_mb_size=64, eval_mb_size=512, phase_epochs=1, max_phases=3,
-                 growth_init="uniform", rewire_algo="flow_random",
-                 evaluator=EvaluationPlugin(accuracy_metrics(experience=True),
-                                            loggers=[TextLogger(io.StringIO())]))
+                 growth_init="uniform", rewire_algo="flow_random", evaluator=evaluator)
 
 
-def cnn_run():
+def cnn_run(evaluator):
     model = NISPACNN(in_channels=1, input_size=8, channels=(4, 4, 6, 6), fc_size=24, density=0.5)
     return NISPA(model=model, optimizer=torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9),
                  train_mb_size=32, eval_mb_size=256, phase_epochs=2, max_phases=3,
-                 mode="original", selection_data="validation",
-                 evaluator=EvaluationPlugin(accuracy_metrics(experience=True),
-                                            loggers=[TextLogger(io.StringIO())]))
+                 mode="original", selection_data="validation", evaluator=evaluator)
 
 
-def run(build, digits, seed):
+def run(build, digits, evaluator, seed):
     torch.manual_seed(seed)
-    strategy = build()
+    strategy = build(evaluator())
     results = []
     for experience in digits.train_stream[:3]:
         strategy.train(experience)
@@ -53,9 +38,9 @@ def run(build, digits, seed):
 
 
 @pytest.mark.parametrize("build", [mlp_run, cnn_run], ids=["mlp_adam", "cnn_sgd"])
-def test_two_runs_with_the_same_seed_are_identical(digits, build):
-    first, first_results = run(build, digits, seed=0)
-    second, second_results = run(build, digits, seed=0)
+def test_two_runs_with_the_same_seed_are_identical(digits, quiet_evaluator, build):
+    first, first_results = run(build, digits, quiet_evaluator, seed=0)
+    second, second_results = run(build, digits, quiet_evaluator, seed=0)
     state, other = first.model.state_dict(), second.model.state_dict()
     assert state.keys() == other.keys()
     for key in state:  # weights, connection masks, frozen masks, unit states of every layer
@@ -65,6 +50,6 @@ def test_two_runs_with_the_same_seed_are_identical(digits, build):
     assert [vars(r) for r in first.rewiring_plugin.history] == \
         [vars(r) for r in second.rewiring_plugin.history]
 
-    third, _ = run(build, digits, seed=1)  # the comparison above is not vacuous
+    third, _ = run(build, digits, quiet_evaluator, seed=1)  # the comparison above is not vacuous
     assert not all(torch.equal(state[k], third.model.state_dict()[k])
                    for k in state if k.endswith("connection_mask"))

@@ -4,28 +4,14 @@ coupled L2 weight decay in Adam, RMSprop and NAdam, an iteration-level LR schedu
 parameter groups that really split the network body (new heads must still find a
 group), and optimizer state that persists across experiences (plugins on ``Naive``).
 """
-import io
-
 import pytest
 import torch
-from avalanche.evaluation.metrics import accuracy_metrics
-from avalanche.logging import TextLogger
 from avalanche.training import Naive
-from avalanche.training.plugins import EvaluationPlugin, LRSchedulerPlugin
+from avalanche.training.plugins import LRSchedulerPlugin
 
 from avalanche_nispa import NISPA
-from avalanche_nispa.benchmarks import split_digits
 from avalanche_nispa.models import NISPACNN, NISPAMLP
 from avalanche_nispa.plugins import MaskingPlugin, RewiringPlugin, StableSelectionPlugin
-
-
-@pytest.fixture(scope="module")
-def digits():
-    return split_digits(seed=0)
-
-
-def evaluator():
-    return EvaluationPlugin(accuracy_metrics(experience=True), loggers=[TextLogger(io.StringIO())])
 
 
 def mlp():
@@ -69,7 +55,8 @@ SETUPS = {
 
 
 @pytest.mark.parametrize("setup", sorted(SETUPS))
-def test_frozen_entries_survive_every_step_of_these_optimizers(digits, setup, frozen_invariants):
+def test_frozen_entries_survive_every_step_of_these_optimizers(digits, setup, frozen_invariants,
+                                                               quiet_evaluator):
     build_model, build_optimizer, build_scheduler = SETUPS[setup]
     torch.manual_seed(0)
     model = build_model()
@@ -77,7 +64,7 @@ def test_frozen_entries_survive_every_step_of_these_optimizers(digits, setup, fr
     probe = frozen_invariants.StepProbe()
     plugins = [probe] + ([build_scheduler(optimizer)] if build_scheduler else [])
     strategy = NISPA(model=model, optimizer=optimizer, train_mb_size=64, eval_mb_size=512,
-                     phase_epochs=1, max_phases=3, evaluator=evaluator(), plugins=plugins)
+                     phase_epochs=1, max_phases=3, evaluator=quiet_evaluator(), plugins=plugins)
     x0 = torch.stack([x for x, _, _ in digits.test_stream[0].dataset])
     strategy.train(digits.train_stream[0])
     frozen = frozen_invariants.snapshot(model)
@@ -98,7 +85,8 @@ def test_frozen_entries_survive_every_step_of_these_optimizers(digits, setup, fr
             assert all(any(p is q for q in group["params"]) for p in model.heads.parameters())
 
 
-def test_frozen_entries_survive_optimizer_state_that_persists_across_experiences(digits, frozen_invariants):
+def test_frozen_entries_survive_optimizer_state_that_persists_across_experiences(digits, frozen_invariants,
+                                                                                 quiet_evaluator):
     """With Naive nothing resets Adam's moments: the entries frozen after experience 0
     keep non-zero moments and coupled L2 decay, and must still not move."""
     torch.manual_seed(1)
@@ -106,7 +94,7 @@ def test_frozen_entries_survive_optimizer_state_that_persists_across_experiences
     optimizer = torch.optim.Adam(model.parameters(), lr=0.01, weight_decay=1e-2)
     probe = frozen_invariants.StepProbe()
     strategy = Naive(model=model, optimizer=optimizer, train_mb_size=64, train_epochs=2,
-                     eval_mb_size=512, evaluator=evaluator(),
+                     eval_mb_size=512, evaluator=quiet_evaluator(),
                      plugins=[StableSelectionPlugin(0.9), RewiringPlugin(), MaskingPlugin(), probe,
                               LRSchedulerPlugin(torch.optim.lr_scheduler.StepLR(optimizer, 1, 0.5),
                                                 reset_scheduler=False, reset_lr=False)])

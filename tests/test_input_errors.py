@@ -11,7 +11,6 @@ Overlapping classes cannot be a problem: the official code has one output layer 
 by all tasks, which needs each task's classes to be disjoint, but here every task has
 its own head (:mod:`avalanche_nispa.models.network`), so two tasks may share class ids.
 """
-import io
 import math
 import warnings
 
@@ -21,9 +20,6 @@ from avalanche.benchmarks.scenarios.deprecated.generic_benchmark_creation import
     create_multi_dataset_generic_benchmark,
 )
 from avalanche.benchmarks.utils import _make_taskaware_tensor_classification_dataset
-from avalanche.evaluation.metrics import accuracy_metrics
-from avalanche.logging import TextLogger
-from avalanche.training.plugins import EvaluationPlugin
 from torch import nn
 
 from avalanche_nispa import NISPA, load_checkpoint, save_checkpoint
@@ -33,23 +29,22 @@ from avalanche_nispa.models import NISPACNN, NISPAMLP, SparseMultiTaskNet
 from avalanche_nispa.sparse import PLASTIC, is_masked_layer
 
 
-@pytest.fixture(scope="module")
-def digits():
-    return split_digits(seed=0)
+@pytest.fixture
+def nispa(quiet_evaluator):
+    """``nispa(model=None, **settings)``: a small NISPA with Adam; ``model`` defaults to
+    a seeded one-hidden-layer MLP on the 8x8 digits."""
 
+    def build(model=None, **kwargs):
+        if model is None:
+            torch.manual_seed(0)
+            model = NISPAMLP(64, (32,), density=0.5)
+        settings = dict(train_mb_size=32, eval_mb_size=256, phase_epochs=1, max_phases=2,
+                        evaluator=quiet_evaluator())
+        settings.update(kwargs)
+        return NISPA(model=model, optimizer=torch.optim.Adam(model.parameters(), lr=0.01),
+                     **settings)
 
-def evaluator():
-    return EvaluationPlugin(accuracy_metrics(experience=True), loggers=[TextLogger(io.StringIO())])
-
-
-def nispa(model=None, **kwargs):
-    if model is None:
-        torch.manual_seed(0)
-        model = NISPAMLP(64, (32,), density=0.5)
-    settings = dict(train_mb_size=32, eval_mb_size=256, phase_epochs=1, max_phases=2,
-                    evaluator=evaluator())
-    settings.update(kwargs)
-    return NISPA(model=model, optimizer=torch.optim.Adam(model.parameters(), lr=0.01), **settings)
+    return build
 
 
 def tensor_stream(*experiences, features=4):
@@ -81,12 +76,12 @@ def tensor_stream(*experiences, features=4):
     ("min_tau", 1.5, r"min_tau must be in \[0, 1\), got 1.5"),
     ("train_mb_size", 0, r"train_mb_size must be a positive integer, got 0"),
 ], ids=lambda v: v if isinstance(v, str) and len(v) < 30 else None)
-def test_bad_strategy_arguments_are_rejected(argument, value, message):
+def test_bad_strategy_arguments_are_rejected(argument, value, message, nispa):
     with pytest.raises(ValueError, match=message):
         nispa(**{argument: value})
 
 
-def test_a_model_without_masked_layers_is_rejected():
+def test_a_model_without_masked_layers_is_rejected(nispa):
     with pytest.raises(ValueError, match="the network body has no masked layer .*build it with "
                                          r"avalanche_nispa.models.to_nispa\(\)"):
         SparseMultiTaskNet(nn.Sequential(nn.Flatten(), nn.Linear(4, 4)), 4, density=0.5)
@@ -97,7 +92,7 @@ def test_a_model_without_masked_layers_is_rejected():
 
 
 # -------------------------------------------------------------- the experiences
-def test_a_benchmark_without_task_labels_is_rejected_before_training(digits):
+def test_a_benchmark_without_task_labels_is_rejected_before_training(digits, nispa):
     class_incremental = split_digits(seed=0, return_task_id=False)  # every task label is 0
     strategy = nispa()
     with pytest.raises(ValueError, match=r"experience 1: task label 0 comes back with new classes "
@@ -115,7 +110,7 @@ def test_a_benchmark_without_task_labels_is_rejected_before_training(digits):
         nispa().train(NoTaskLabels())
 
 
-def test_a_returning_task_with_new_classes_is_rejected_before_training():
+def test_a_returning_task_with_new_classes_is_rejected_before_training(nispa):
     stream = tensor_stream((0, [0, 1] * 20), (1, [2, 3] * 20), (0, [0, 4] * 20)).train_stream
     strategy = nispa(model=NISPAMLP(4, (8,), density=0.5))
     message = (r"experience 2: task label 0 comes back with new classes \[4\]; a task's head is "
@@ -125,7 +120,7 @@ def test_a_returning_task_with_new_classes_is_rejected_before_training():
     assert strategy.clock.train_iterations == 0
 
 
-def test_tasks_may_share_class_ids_because_each_task_has_its_own_head():
+def test_tasks_may_share_class_ids_because_each_task_has_its_own_head(nispa):
     stream = tensor_stream((0, [0, 1] * 20), (1, [1, 2] * 20)).train_stream
     torch.manual_seed(0)
     model = NISPAMLP(4, (8,), density=0.5)
@@ -142,7 +137,7 @@ def test_tasks_may_share_class_ids_because_each_task_has_its_own_head():
         assert torch.equal(model(x, 0)[:, :2], before)
 
 
-def test_an_empty_experience_is_rejected_before_training():
+def test_an_empty_experience_is_rejected_before_training(nispa):
     empty = torch.zeros(0, dtype=torch.long)
     stream = tensor_stream((0, [0, 1] * 20), (1, empty)).train_stream
     strategy = nispa(model=NISPAMLP(4, (8,), density=0.5))
@@ -152,7 +147,7 @@ def test_an_empty_experience_is_rejected_before_training():
     assert strategy.clock.train_iterations == 0
 
 
-def test_a_validation_split_that_leaves_no_data_is_rejected():
+def test_a_validation_split_that_leaves_no_data_is_rejected(nispa):
     stream = tensor_stream((0, [0, 1] * 20), (1, [2, 3, 2, 3, 2])).train_stream
     strategy = nispa(model=NISPAMLP(4, (8,), density=0.5))
     message = (r"experience 1 has 5 training samples: validation_fraction=0.1 leaves 5 for "
@@ -164,7 +159,7 @@ def test_a_validation_split_that_leaves_no_data_is_rejected():
 
 
 # ------------------------------------------------------------------ at run time
-def test_a_nan_loss_stops_training_with_a_clear_error():
+def test_a_nan_loss_stops_training_with_a_clear_error(nispa):
     nan_inputs = _make_taskaware_tensor_classification_dataset(
         torch.full((40, 4), math.nan), torch.tensor([0, 1] * 20), task_labels=0)
     bad = create_multi_dataset_generic_benchmark([nan_inputs], [nan_inputs]).train_stream
@@ -174,7 +169,7 @@ def test_a_nan_loss_stops_training_with_a_clear_error():
         nispa(model=NISPAMLP(4, (8,), density=0.5)).train(bad[0])
 
 
-def test_exhausted_capacity_warns_once_and_training_goes_on(digits):
+def test_exhausted_capacity_warns_once_and_training_goes_on(digits, nispa):
     """A two-unit hidden layer: the first selection makes both units candidates, so no
     plastic unit is left for any later task."""
     torch.manual_seed(0)
@@ -209,7 +204,7 @@ def test_exhausted_capacity_warns_once_and_training_goes_on(digits):
 
 # ----------------------------------------------------------------- checkpoints
 @pytest.fixture
-def saved(tmp_path, digits):
+def saved(tmp_path, digits, nispa):
     strategy = nispa()
     strategy.train(digits.train_stream[0])
     path = tmp_path / "run.ckpt"
@@ -217,7 +212,7 @@ def saved(tmp_path, digits):
     return path
 
 
-def test_a_checkpoint_of_another_model_is_rejected(saved):
+def test_a_checkpoint_of_another_model_is_rejected(saved, nispa):
     torch.manual_seed(0)
     wider = NISPAMLP(64, (48,), density=0.5)
     with pytest.raises(ValueError, match=r"was saved from another model: the saved body has body.1 "
@@ -235,7 +230,7 @@ def test_a_checkpoint_of_another_model_is_rejected(saved):
         load_checkpoint(nispa(model=cnn), saved)
 
 
-def test_a_checkpoint_of_another_format_version_is_rejected(saved, tmp_path):
+def test_a_checkpoint_of_another_format_version_is_rejected(saved, tmp_path, nispa):
     data = torch.load(saved, weights_only=True)
     fixes = {99: "upgrade avalanche-nispa", 0: "load it with the avalanche-nispa release that wrote it"}
     for version, fix in fixes.items():
@@ -248,7 +243,7 @@ def test_a_checkpoint_of_another_format_version_is_rejected(saved, tmp_path):
             load_checkpoint(nispa(), other)
 
 
-def test_a_file_that_is_not_a_checkpoint_is_rejected(tmp_path):
+def test_a_file_that_is_not_a_checkpoint_is_rejected(tmp_path, nispa):
     text = tmp_path / "notes.txt"
     text.write_text("hello")
     message = (r"notes.txt is not a NISPA checkpoint: torch.load\(weights_only=True\) cannot read "
@@ -262,7 +257,7 @@ def test_a_file_that_is_not_a_checkpoint_is_rejected(tmp_path):
         load_checkpoint(nispa(), weights)
 
 
-def test_a_checkpoint_with_other_settings_is_rejected_unless_not_strict(saved):
+def test_a_checkpoint_with_other_settings_is_rejected_unless_not_strict(saved, nispa, quiet_evaluator):
     message = (r"was saved with other settings: phase_epochs was 1, this strategy has 2; "
                r"max_phases was 2, this strategy has 3\. Build the strategy with the saved "
                r"settings, or pass strict=False")
@@ -274,7 +269,7 @@ def test_a_checkpoint_with_other_settings_is_rejected_unless_not_strict(saved):
     model = NISPAMLP(64, (32,), density=0.5)
     strategy = NISPA(model=model, optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
                      train_mb_size=32, eval_mb_size=256, phase_epochs=1, max_phases=2,
-                     evaluator=evaluator())
+                     evaluator=quiet_evaluator())
     message = (r"the optimizer was a torch.optim.adam.Adam, this one is a torch.optim.sgd.SGD")
     with pytest.raises(ValueError, match=message):
         load_checkpoint(strategy, saved)
@@ -282,14 +277,14 @@ def test_a_checkpoint_with_other_settings_is_rejected_unless_not_strict(saved):
     model = NISPAMLP(64, (32,), density=0.5)
     groups = [{"params": list(model.body[1].parameters())}, {"params": [], "lr": 0.1}]
     strategy = NISPA(model=model, optimizer=torch.optim.Adam(groups, lr=0.01), train_mb_size=32,
-                     eval_mb_size=256, phase_epochs=1, max_phases=2, evaluator=evaluator())
+                     eval_mb_size=256, phase_epochs=1, max_phases=2, evaluator=quiet_evaluator())
     message = (r"holds an optimizer with 1 parameter group\(s\), the strategy's optimizer has 2: "
                r"build the optimizer with the same parameter groups as in the saved run")
     with pytest.raises(ValueError, match=message):
         load_checkpoint(strategy, saved)
 
 
-def test_a_checkpoint_is_loaded_into_a_fresh_strategy_only(saved, digits):
+def test_a_checkpoint_is_loaded_into_a_fresh_strategy_only(saved, digits, nispa):
     strategy = nispa()
     strategy.train(digits.train_stream[3])
     message = (r"the model already has heads for tasks \['3'\] that .* does not have; load a "

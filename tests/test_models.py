@@ -1,24 +1,14 @@
 """The model zoo, per-task heads and the converter."""
-import io
-
 import pytest
 import torch
 from avalanche.benchmarks import nc_benchmark
 from avalanche.benchmarks.utils import _make_taskaware_tensor_classification_dataset
-from avalanche.evaluation.metrics import accuracy_metrics
-from avalanche.logging import TextLogger
 from avalanche.models import MTSimpleMLP
-from avalanche.training.plugins import EvaluationPlugin
 from torch import nn
 
 from avalanche_nispa import NISPA, count_parameters
-from avalanche_nispa.benchmarks import split_digits
 from avalanche_nispa.models import NISPACNN, NISPAMLP, SparseMultiTaskNet, to_nispa
 from avalanche_nispa.sparse import MaskedConv2d, MaskedLinear, STABLE
-
-
-def _evaluator():
-    return EvaluationPlugin(accuracy_metrics(experience=True), loggers=[TextLogger(io.StringIO())])
 
 
 def test_paper_mlp_has_the_paper_shape_and_density():
@@ -55,7 +45,7 @@ def _experience(task, classes, n=40, features=16, seed=0):
     return x, y
 
 
-def test_tasks_that_reuse_the_same_labels_get_their_own_heads():
+def test_tasks_that_reuse_the_same_labels_get_their_own_heads(quiet_evaluator):
     """Permuted-MNIST style: every task is classes 0..3; each task has its own head and
     the old task's logits do not change when a new task arrives."""
     torch.manual_seed(0)
@@ -73,7 +63,7 @@ def test_tasks_that_reuse_the_same_labels_get_their_own_heads():
     assert bm.train_stream[1].classes_in_this_experience == [0, 1, 2, 3]
     model = NISPAMLP(16, (32, 32), density=0.5)
     strategy = NISPA(model=model, optimizer=torch.optim.Adam(model.parameters(), lr=0.01),
-                     train_mb_size=20, eval_mb_size=100, phase_epochs=2, max_phases=3, evaluator=_evaluator())
+                     train_mb_size=20, eval_mb_size=100, phase_epochs=2, max_phases=3, evaluator=quiet_evaluator())
     strategy.train(bm.train_stream[0])
     x0 = base_x[200:, perms[0]]
     model.eval()
@@ -87,16 +77,15 @@ def test_tasks_that_reuse_the_same_labels_get_their_own_heads():
         assert torch.equal(model(x0, 0), before)
 
 
-def test_heads_are_created_in_training_and_unknown_tasks_predict_nothing():
+def test_heads_are_created_in_training_and_unknown_tasks_predict_nothing(digits):
     torch.manual_seed(0)
     model = NISPAMLP(64, (16,), density=0.5)
-    bm = split_digits(seed=0)
     model.train()
-    model.adaptation(bm.train_stream[1])
+    model.adaptation(digits.train_stream[1])
     assert list(model.heads) == ["1"] and model.heads["1"].classes.tolist() == [2, 3]
     assert bool((model.heads["1"].unit_state == STABLE).all())
     model.eval()
-    model.adaptation(bm.test_stream[2])
+    model.adaptation(digits.test_stream[2])
     assert list(model.heads) == ["1"]  # no head for a task never trained
     x = torch.rand(3, 1, 8, 8)
     assert torch.equal(model(x, 2), torch.zeros(3, 6))
@@ -104,13 +93,12 @@ def test_heads_are_created_in_training_and_unknown_tasks_predict_nothing():
     assert torch.equal(mixed[1], torch.zeros(6)) and mixed[0, 2:4].abs().sum() > 0
 
 
-def test_state_dict_round_trip_recreates_heads():
+def test_state_dict_round_trip_recreates_heads(digits):
     torch.manual_seed(0)
     model = NISPAMLP(64, (16,), density=0.5)
-    bm = split_digits(seed=0)
     model.train()
-    model.adaptation(bm.train_stream[0])
-    model.adaptation(bm.train_stream[3])
+    model.adaptation(digits.train_stream[0])
+    model.adaptation(digits.train_stream[3])
     fresh = NISPAMLP(64, (16,), density=0.5)
     fresh.load_state_dict(model.state_dict())
     x = torch.rand(4, 1, 8, 8)
@@ -119,7 +107,7 @@ def test_state_dict_round_trip_recreates_heads():
         assert torch.equal(fresh(x, task), model(x, task))
 
 
-def test_converter_handles_avalanche_mt_simple_mlp_and_trains():
+def test_converter_handles_avalanche_mt_simple_mlp_and_trains(digits, quiet_evaluator):
     torch.manual_seed(0)
     dense = MTSimpleMLP(input_size=64, hidden_size=32)
     model = to_nispa(dense, density=0.4)
@@ -128,10 +116,9 @@ def test_converter_handles_avalanche_mt_simple_mlp_and_trains():
     assert model.head_in_features == 32
     kept = model.body[1].connection_mask
     assert torch.equal(model.body[1].weight[kept], dense.features[0].weight[kept])
-    bm = split_digits(seed=0)
     strategy = NISPA(model=model, optimizer=torch.optim.Adam(model.parameters(), lr=0.01),
-                     train_mb_size=64, eval_mb_size=256, phase_epochs=1, max_phases=2, evaluator=_evaluator())
-    strategy.train(bm.train_stream[0])
+                     train_mb_size=64, eval_mb_size=256, phase_epochs=1, max_phases=2, evaluator=quiet_evaluator())
+    strategy.train(digits.train_stream[0])
     assert strategy.phase_history[0]["phases"] == 2
 
 

@@ -6,33 +6,27 @@ import pytest
 import torch
 from avalanche.core import SupervisedPlugin
 from avalanche.evaluation.metrics import accuracy_metrics
-from avalanche.logging import TextLogger
 from avalanche.training import Naive
 from avalanche.training.plugins import EvaluationPlugin
 
 from avalanche_nispa import NISPA
-from avalanche_nispa.benchmarks import split_digits
 from avalanche_nispa.models import NISPAMLP
 from avalanche_nispa.plugins import MaskingPlugin, RewiringPlugin, StableSelectionPlugin
 from avalanche_nispa.sparse import PLASTIC, STABLE
 from avalanche_nispa.algorithm.units import source_states
 
 
-@pytest.fixture(scope="module")
-def digits():
-    return split_digits(seed=0)
+@pytest.fixture
+def make_strategy(quiet_evaluator):
+    """``make_strategy(model, optimizer, **settings)``: NISPA with small defaults."""
 
+    def build(model, optimizer, **kwargs):
+        settings = dict(train_mb_size=64, eval_mb_size=512, phase_epochs=1, max_phases=3,
+                        evaluator=quiet_evaluator())
+        settings.update(kwargs)
+        return NISPA(model=model, optimizer=optimizer, **settings)
 
-def quiet_evaluator(stream=None):
-    return EvaluationPlugin(accuracy_metrics(experience=True),
-                            loggers=[TextLogger(stream or io.StringIO())])
-
-
-def make_strategy(model, optimizer, **kwargs):
-    settings = dict(train_mb_size=64, eval_mb_size=512, phase_epochs=1, max_phases=3,
-                    evaluator=quiet_evaluator())
-    settings.update(kwargs)
-    return NISPA(model=model, optimizer=optimizer, **settings)
+    return build
 
 
 def stream_tensors(experience):
@@ -49,7 +43,7 @@ OPTIMIZERS = {
 
 
 @pytest.mark.parametrize("optimizer", sorted(OPTIMIZERS))
-def test_frozen_weights_stay_bit_identical_and_past_tasks_are_not_forgotten(digits, optimizer, frozen_invariants):
+def test_frozen_weights_stay_bit_identical_and_past_tasks_are_not_forgotten(digits, optimizer, frozen_invariants, make_strategy):
     torch.manual_seed(0)
     model = NISPAMLP(64, (64, 64), density=0.3)
     plugins = []
@@ -85,7 +79,7 @@ def test_frozen_weights_stay_bit_identical_and_past_tasks_are_not_forgotten(digi
     assert results["Top1_Acc_Exp/eval_phase/test_stream/Task000/Exp000"] == pytest.approx(accuracy_before)
 
 
-def test_masked_weights_are_zero_after_every_step_and_no_plastic_unit_feeds_a_stable_one(digits, frozen_invariants):
+def test_masked_weights_are_zero_after_every_step_and_no_plastic_unit_feeds_a_stable_one(digits, frozen_invariants, make_strategy):
     torch.manual_seed(1)
     model = NISPAMLP(64, (48, 48), density=0.25)
     probe = frozen_invariants.StepProbe()
@@ -100,7 +94,7 @@ def test_masked_weights_are_zero_after_every_step_and_no_plastic_unit_feeds_a_st
         assert not (link.layer.connection_mask & stable_targets[:, None] & plastic_sources[None, :]).any()
 
 
-def test_a_stop_reverts_to_the_previous_phase_weights_and_masks(digits, monkeypatch):
+def test_a_stop_reverts_to_the_previous_phase_weights_and_masks(digits, monkeypatch, quiet_evaluator):
     """Script the validation accuracies so that phase 4 drops by more than a_f: the
     model, masks and unit states kept must be exactly those at the end of phase 3."""
     torch.manual_seed(2)
@@ -147,7 +141,7 @@ class Tracer(SupervisedPlugin):
         return super().__getattribute__(name)
 
 
-def test_avalanche_callbacks_and_periodic_eval_keep_working(digits):
+def test_avalanche_callbacks_and_periodic_eval_keep_working(digits, make_strategy):
     torch.manual_seed(3)
     model = NISPAMLP(64, (32, 32), density=0.3)
     tracer = Tracer()
@@ -168,12 +162,12 @@ def test_avalanche_callbacks_and_periodic_eval_keep_working(digits):
     assert first_step == ["before_forward", "before_backward", "before_update", "after_update"]
 
 
-def test_unit_states_and_phases_reach_avalanche_loggers(digits):
+def test_unit_states_and_phases_reach_avalanche_loggers(digits, make_strategy, quiet_evaluator):
     torch.manual_seed(4)
     model = NISPAMLP(64, (32, 32), density=0.3)
     log = io.StringIO()
     strategy = make_strategy(model, torch.optim.Adam(model.parameters(), lr=0.01),
-                             evaluator=quiet_evaluator(log))
+                             evaluator=quiet_evaluator(log=log))
     strategy.train(digits.train_stream[0])
     strategy.eval(digits.test_stream[:1])  # TextLogger prints pending values at eval time
     text = log.getvalue()
@@ -186,7 +180,7 @@ def test_unit_states_and_phases_reach_avalanche_loggers(digits):
     assert {"experience", "task", "phases", "kept_phase", "final_tau", "epochs", "stop_reason"} <= set(history)
 
 
-def test_modes_set_the_logit_masking(digits):
+def test_modes_set_the_logit_masking(digits, make_strategy):
     torch.manual_seed(5)
     model = NISPAMLP(64, (32,), density=0.5)
     make_strategy(model, torch.optim.Adam(model.parameters()), mode="original")
@@ -202,7 +196,7 @@ def test_modes_set_the_logit_masking(digits):
     assert torch.all(logits[:, [0, 1]] == 0)  # ×0 masking: non-task logits are 0, as in the official code
 
 
-def test_plugins_work_on_their_own_with_naive(digits):
+def test_plugins_work_on_their_own_with_naive(digits, quiet_evaluator):
     """Selection + rewiring + masking on top of Avalanche's Naive: a one-phase NISPA.
     Once a task's stable units are frozen and cut off from plastic inputs, its outputs
     never change again."""
@@ -223,15 +217,15 @@ def test_plugins_work_on_their_own_with_naive(digits):
         assert torch.equal(model(x0, 0)[:, :2], before[:, :2])
 
 
-def test_masking_plugin_alone_rejects_dense_models():
+def test_masking_plugin_alone_rejects_dense_models(digits, quiet_evaluator):
     model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 10))
     strategy = Naive(model=model, optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
                      train_mb_size=64, evaluator=quiet_evaluator(), plugins=[MaskingPlugin()])
     with pytest.raises(ValueError, match="no masked layer"):
-        strategy.train(split_digits(seed=0).train_stream[0])
+        strategy.train(digits.train_stream[0])
 
 
-def test_unit_state_metrics_reach_generic_loggers_and_the_csv_logger(digits, tmp_path):
+def test_unit_state_metrics_reach_generic_loggers_and_the_csv_logger(digits, tmp_path, make_strategy):
     from avalanche.logging import BaseLogger
 
     from avalanche_nispa.logging import UnitStateCSVLogger
@@ -258,7 +252,7 @@ def test_unit_state_metrics_reach_generic_loggers_and_the_csv_logger(digits, tmp
     assert len(stable) == 1 and int(stable[0].split(",")[3]) == int((model.body[1].unit_state == STABLE).sum())
 
 
-def test_cached_experience_data_gives_every_training_sample_once_per_epoch(digits):
+def test_cached_experience_data_gives_every_training_sample_once_per_epoch(digits, make_strategy):
     torch.manual_seed(8)
     model = NISPAMLP(64, (32,), density=0.5)
     strategy = make_strategy(model, torch.optim.Adam(model.parameters(), lr=0.01), cache_data=True)

@@ -1,9 +1,9 @@
 """Our tests/ and examples/ must not clash with avalanche-lib's top-level packages.
 
 The avalanche-lib wheel installs packages named ``tests`` and ``examples`` into
-site-packages. Ours are plain directories (no ``__init__.py``): test files are
-imported by pytest's importlib mode and examples by file path, so neither copy
-shadows the other.
+site-packages. Ours are plain directories (no ``__init__.py``): pytest's default
+import mode imports each test file as a top-level module of its own name, and
+examples load by file path, so neither copy shadows the other.
 """
 
 from __future__ import annotations
