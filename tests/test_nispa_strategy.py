@@ -10,6 +10,7 @@ from avalanche.training import Naive
 from avalanche.training.plugins import EvaluationPlugin
 
 from avalanche_nispa import NISPA
+from avalanche_nispa.data_cache import TensorBatches
 from avalanche_nispa.models import NISPAMLP
 from avalanche_nispa.plugins import MaskingPlugin, RewiringPlugin, StableSelectionPlugin
 from avalanche_nispa.sparse import PLASTIC, STABLE
@@ -256,22 +257,29 @@ def test_cached_experience_data_gives_every_training_sample_once_per_epoch(digit
     torch.manual_seed(8)
     model = NISPAMLP(64, (32,), density=0.5)
     strategy = make_strategy(model, torch.optim.Adam(model.parameters(), lr=0.01), cache_data=True)
-    seen = []
+    seen, loaders, cached = [], [], []
 
     class Batches(SupervisedPlugin):
         def before_training_epoch(self, strategy, **kwargs):
             seen.append([])
+            loaders.append(strategy.dataloader)
+            cached.append(strategy.selection_inputs)  # the training split's cached inputs
 
         def before_forward(self, strategy, **kwargs):
             seen[-1].append(strategy.mb_x.flatten(1).clone())
 
     strategy.plugins.insert(0, Batches())
     strategy.train(digits.train_stream[0])
+    # every epoch is served from the cached tensors, not from Avalanche's data loader
+    assert len(seen) >= 2
+    assert all(isinstance(loader, TensorBatches) for loader in loaders)
+    assert all(isinstance(inputs, torch.Tensor) and inputs is cached[0] for inputs in cached)
     held_out = torch.stack([x for x, _, _ in strategy.validation_dataset]).flatten(1)
     epochs = [torch.cat(batches) for batches in seen]
     n_train = len(digits.train_stream[0].dataset) - held_out.shape[0]
     assert all(e.shape[0] == n_train for e in epochs)
     first = sorted(map(tuple, epochs[0].tolist()))
+    assert first == sorted(map(tuple, cached[0].flatten(1).tolist()))  # exactly the cached samples
     assert all(sorted(map(tuple, e.tolist())) == first for e in epochs[1:])  # same samples
     assert not torch.equal(epochs[0], epochs[1])  # in a new order every epoch
     validation_rows = set(map(tuple, held_out.tolist()))
