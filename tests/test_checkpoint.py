@@ -2,6 +2,7 @@
 equals the uninterrupted run bit for bit; files load with ``weights_only=True``;
 writes are atomic and never replace a file that is not this run's checkpoint."""
 import copy
+import io
 import os
 
 import pytest
@@ -188,7 +189,10 @@ def test_the_checkpoint_is_plain_data_that_loads_with_weights_only(digits, tmp_p
     strategy = mlp_adam(seed=0)
     strategy.train(digits.train_stream[0])
     path = save_checkpoint(strategy, tmp_path / "sub" / "run.ckpt")
-    data = torch.load(path, weights_only=True)
+    header = torch.load(path, weights_only=True)  # the file: a header and a checksummed body
+    assert header["format_version"] == CHECKPOINT_FORMAT_VERSION and header["next_experience"] == 1
+    assert header["body"].dtype == torch.uint8
+    data = torch.load(io.BytesIO(header["body"].numpy().tobytes()), weights_only=True)
     assert data["format_version"] == CHECKPOINT_FORMAT_VERSION and data["next_experience"] == 1
     model = data["model"]
     for key in ("body.1.connection_mask", "body.1.frozen_connections", "body.1.frozen_bias",
