@@ -16,10 +16,12 @@ from typing import Any, Dict, Literal, Optional, Union
 from .algorithm.rewiring import GrowthInit, RewireAlgorithm, check_rewiring_choices
 from .algorithm.schedules import ScheduleName, TauSchedule, make_tau_schedule, validate_tau_schedule
 
-__all__ = ["NISPAConfig", "Mode", "SelectionData", "PRESETS", "TAU_VALUES_COMPARED"]
+__all__ = ["NISPAConfig", "Mode", "SelectionData", "LRSchedule", "PRESETS",
+           "TAU_VALUES_COMPARED"]
 
 Mode = Literal["clean", "original"]
 SelectionData = Literal["train", "validation"]
+LRSchedule = Literal["experience", "phase"]
 
 TAU_VALUES_COMPARED = 32
 """How many τ_t values stand for a schedule when two configurations are compared
@@ -65,7 +67,11 @@ class NISPAConfig:
     :param cache_data: hold each experience's training split as tensors and draw
         minibatches from them, as the official code does (about 2.5x faster epochs on
         the paper MLP). Only for deterministic training transforms: a random
-        augmentation would be drawn once and frozen.
+        augmentation would be drawn once and frozen (refused).
+    :param lr_schedule: what an Avalanche ``LRSchedulerPlugin`` spans: ``"experience"``
+        (default, Avalanche's behaviour: the schedule runs on across the phases) or
+        ``"phase"`` (it restarts, with the learning rates, at every phase; see
+        :mod:`avalanche_nispa.plugins.lr_phase`). No effect without a scheduler.
     """
 
     phase_epochs: int = 5
@@ -83,6 +89,7 @@ class NISPAConfig:
     selection_data: Optional[SelectionData] = None
     demote_dead_candidates: Optional[bool] = None
     cache_data: bool = False
+    lr_schedule: LRSchedule = "experience"
 
     def __post_init__(self) -> None:
         _validate(self)
@@ -184,6 +191,9 @@ def _validate(config: NISPAConfig) -> None:
     if config.selection_data not in (None, "train", "validation"):
         raise ValueError(
             f"selection_data must be 'train' or 'validation', got {config.selection_data!r}")
+    if config.lr_schedule not in ("experience", "phase"):
+        raise ValueError(
+            f"lr_schedule must be 'experience' or 'phase', got {config.lr_schedule!r}")
     validate_tau_schedule(config.schedule, config.min_tau)
 
 

@@ -25,6 +25,7 @@ from ..models.network import CLEAN_MASKED_LOGIT
 from ..optim import add_new_heads_to_optimizer
 from ..plugins import MaskingPlugin, RewiringPlugin, StableSelectionPlugin, UnitStateReporter
 from ..plugins.base import NISPAPlugin
+from ..plugins.lr_phase import RestartLRSchedulePerPhase
 from ..plugins.timing import PartTimer
 from .checks import check_experience, check_model, check_task_incremental_stream
 from .phase_loop import train_in_phases
@@ -99,6 +100,8 @@ class NISPA(PhaseLoopTemplate):
         opening, closing = self.timer.marks("experience_end")
         nispa_plugins = [opening, self.selection_plugin, self.rewiring_plugin,
                          self.masking_plugin, UnitStateReporter(), closing]
+        if self.config.lr_schedule == "phase":
+            nispa_plugins.append(RestartLRSchedulePerPhase())
         self.phase_history: List[Dict[str, Any]] = []
         self.experiences_started = 0
         """Training experiences begun; equal to ``clock.train_exp_counter`` exactly
