@@ -1,17 +1,14 @@
-"""The comparison harness (``benchmarks/``) and the repaired baselines.
+"""The comparison harness (``avalanche_nispa.harness``) and the repaired baselines.
 
 Everything runs on tiny benchmarks (a few dozen 8x8 digits per class, or
 synthetic tensors shaped like CIFAR / EF-MNIST) for 1 epoch, so each test takes
-seconds. The harness package ``benchmarks`` is loaded from the repository by
-path, under that name only: the repository root is never put on ``sys.path``
-(it would expose our ``tests``/``examples`` in place of avalanche-lib's).
+seconds.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import importlib
-import importlib.util
 import json
 import math
 import sys
@@ -25,39 +22,12 @@ REPO = Path(__file__).resolve().parent.parent
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
-def _load_package(name: str):
-    """Import the repository's top-level package ``name``.
-
-    A copy that is already importable (installed, or the working directory on
-    the path) is used as is for ``avalanche_nispa``; ``benchmarks`` always comes
-    from this checkout, loaded by file path.
-    """
-    loaded = sys.modules.get(name)
-    if loaded is not None and str(getattr(loaded, "__file__", "")).startswith(str(REPO)):
-        return loaded
-    if name != "benchmarks":
-        try:
-            return importlib.import_module(name)
-        except ModuleNotFoundError:
-            pass
-    package_dir = REPO / name
-    spec = importlib.util.spec_from_file_location(
-        name, package_dir / "__init__.py", submodule_search_locations=[str(package_dir)]
-    )
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.fixture(scope="module")
 def harness() -> SimpleNamespace:
     """The harness modules and the repaired baselines."""
-    _load_package("avalanche_nispa")
-    _load_package("benchmarks")
-    names = ("compare", "configs", "models", "plots", "report", "runner", "strategies")
-    modules = {n: importlib.import_module(f"benchmarks.{n}") for n in names}
-    modules["baselines"] = importlib.import_module("avalanche_nispa.baselines")
+    names = ("cli", "configs", "models", "plots", "report", "runner", "strategies", "baselines")
+    modules = {n: importlib.import_module(f"avalanche_nispa.harness.{n}") for n in names}
+    modules["compare"] = modules["cli"]
     return SimpleNamespace(**modules)
 
 

@@ -21,15 +21,15 @@ from torch.nn import CrossEntropyLoss
 from avalanche.training import AGEM, EWC, GEM, MAS, JointTraining, LwF, Naive, Replay
 from avalanche.training.templates import SupervisedTemplate
 
-from avalanche_nispa.baselines import (
+from ..baselines import (
     FixedPackNet,
     FixedSynapticIntelligencePlugin,
     TaskMaskedPackNetModel,
     equal_share_prune_proportions,
 )
 
-from .configs import TRAINING_KEYS, BenchmarkConfig
-from .models import (
+from ..configs import TRAINING_KEYS, BenchmarkConfig
+from ..models import (
     count_dense_parameters,
     count_packnet_parameters,
     multi_head_net,
