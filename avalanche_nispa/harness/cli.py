@@ -1,4 +1,4 @@
-"""Compare NISPA with Avalanche's baselines: ``python -m benchmarks.compare``.
+"""Compare NISPA with Avalanche's baselines: ``nispa-bench compare`` (``python -m benchmarks.compare`` from a clone).
 
 Examples::
 
@@ -27,245 +27,58 @@ skips the runs already there), ``logs/`` (Avalanche's text logs) and
 from __future__ import annotations
 
 import argparse
-import ast
 import dataclasses
-import itertools
+import json
 import shlex
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional
+from typing import Optional
 
-from .configs import BENCHMARKS, STRATEGIES, TRAINING_KEYS, BenchmarkConfig, get_config
+from . import strategies as registry
+from .comparison import ComparisonResult, run_comparison
+from .configs import BENCHMARKS, STRATEGIES, BenchmarkConfig, get_config
+from .planning import (
+    RunPlan,
+    apply_overrides,
+    make_plans,
+    parse_assignment,
+    parse_value,
+    results_dir_conflicts,
+)
 
-__all__ = [
-    "ComparisonResult",
-    "DEFAULT_STRATEGIES",
-    "apply_overrides",
-    "main",
-    "make_plans",
-    "parse_assignment",
-    "run_comparison",
-]
+__all__ = ["COMPARE_PROG", "CommandPlan", "DEFAULT_STRATEGIES", "bench", "main", "plan_command"]
 
-#: What ``--strategies auto`` runs: the quick-start demo (NISPA when available).
-DEFAULT_STRATEGIES = ("nispa", "naive", "ewc", "si", "replay")
+#: How the command names itself in ``--help`` and in the results it writes.
+COMPARE_PROG = "python -m benchmarks.compare"
+
+#: What ``--strategies auto`` runs: the quick-start demo (entries with ``demo``).
+DEFAULT_STRATEGIES = tuple(entry.name for entry in registry.entries() if entry.demo)
+
+#: The strategy ``--density-sweep`` grids over ``density``.
+DENSITY_SWEEP_STRATEGY = next(e.name for e in registry.entries() if e.density_sweep)
 
 
 @dataclass
-class ComparisonResult:
-    """The sweep's outcome, the aggregated rows and the files written."""
+class CommandPlan:
+    """What a command line asks for, resolved without running anything."""
 
-    outcome: Any
-    rows: list[dict[str, Any]]
-    paths: dict[str, Any]
-
-
-def parse_value(text: str) -> Any:
-    """A Python literal (``1e4``, ``(400, 400)``, ``None``, ``True``) or the text."""
-    try:
-        return ast.literal_eval(text)
-    except (ValueError, SyntaxError):
-        return text
+    args: argparse.Namespace
+    cfg: BenchmarkConfig
+    seeds: list[int]
+    plans: list[RunPlan]
+    results_dir: Path
 
 
-def parse_assignment(text: str) -> tuple[str, str]:
-    """``"key=value"`` -> ``("key", "value")``, with a clear error otherwise."""
-    key, sep, value = text.partition("=")
-    if not sep or not key.strip():
-        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
-    return key.strip(), value.strip()
-
-
-def apply_overrides(cfg: BenchmarkConfig, overrides: Sequence[tuple[str, Any]]) -> BenchmarkConfig:
-    """``cfg`` with settings replaced.
-
-    Keys: ``epochs`` / ``lr`` / any common training key (all strategies that
-    do not set it themselves), ``<strategy>.<key>`` (that strategy only),
-    ``backbone.<field>`` (the shared network).
-    """
-    training = dict(cfg.training)
-    strategies = {name: dict(values) for name, values in cfg.strategies.items()}
-    backbone = cfg.backbone
-    for key, value in overrides:
-        head, _, tail = key.partition(".")
-        if not tail:
-            if key not in SHARED_KEYS:
-                raise ValueError(
-                    f"cannot set {key!r} for every strategy: the shared keys are "
-                    f"{', '.join(SHARED_KEYS)}; set a strategy's own key as "
-                    f"<strategy>.{key} (e.g. ewc.{key})"
-                )
-            training[key] = value
-        elif head == "backbone":
-            if tail == "hidden_sizes" and isinstance(value, int):
-                value = (value,)
-            backbone = dataclasses.replace(backbone, **{tail: value})
-        elif head in strategies:
-            strategies[head][tail] = value
-        else:
-            raise ValueError(
-                f"cannot set {key!r}: {head!r} is neither 'backbone' nor a strategy "
-                f"({', '.join(strategies)})"
-            )
-    return dataclasses.replace(cfg, training=training, strategies=strategies, backbone=backbone)
-
-
-#: Keys ``--set KEY=VALUE`` may give every strategy: the training settings, and
-#: the SGD momentum that the dense baselines' optimizer reads.
-SHARED_KEYS = (*TRAINING_KEYS, "momentum")
-
-#: A grid value meaning "the benchmark's configured value" (row without a suffix).
-GRID_DEFAULT = "default"
-
-
-def _grid_label(strategy: str, assignment: dict[str, str]) -> str:
-    inner = ",".join(f"{k}={v}" for k, v in assignment.items())
-    return f"{strategy}({inner})"
-
-
-def make_plans(
-    cfg: BenchmarkConfig,
-    strategies: Sequence[str],
-    seeds: Sequence[int],
-    grids: Sequence[tuple[str, str]] = (),
-) -> list:
-    """One run plan per (strategy or grid variant, seed), strategies in order.
-
-    Args:
-        grids: ``("<strategy>.<key>", "v1,v2,...")`` pairs; a strategy with grids
-            runs every combination of its values instead of its configuration.
-            The value ``default`` stands for the configured value, so that
-            ``nispa.lr=default,0.003`` gives the rows ``nispa`` (the same runs
-            as without a grid) and ``nispa(lr=0.003)``. A strategy named only
-            in a grid is added to ``strategies``.
-    """
-    from .runner import RunPlan
-
-    per_strategy: dict[str, dict[str, list[str]]] = {}
-    for key, values in grids:
-        strategy, _, field = key.partition(".")
-        if strategy not in STRATEGIES or not field:
-            raise ValueError(f"a grid key must be <strategy>.<key>, got {key!r}")
-        per_strategy.setdefault(strategy, {})[field] = [v for v in values.split(",") if v]
-    order = list(strategies) + [s for s in per_strategy if s not in strategies]
-    plans = []
-    for strategy in order:
-        grid = per_strategy.get(strategy)
-        if grid:
-            fields = list(grid)
-            variants = [dict(zip(fields, combo)) for combo in itertools.product(*grid.values())]
-        else:
-            variants = [{}]
-        for variant in variants:
-            variant = {k: v for k, v in variant.items() if v != GRID_DEFAULT}
-            overrides = {k: parse_value(v) for k, v in variant.items()}
-            hparams = cfg.hparams(strategy, overrides)
-            label = _grid_label(strategy, variant) if variant else strategy
-            plans += [RunPlan(label, strategy, seed, hparams) for seed in seeds]
-    return plans
-
-
-def results_dir_conflicts(
-    cfg: BenchmarkConfig, plans: Sequence[Any], results_dir: Path, *, rerun: bool = False
-) -> list[str]:
-    """What running ``plans`` into ``results_dir`` would replace without being asked.
-
-    Two things: the rows of the directory's current table that these plans do
-    not produce (the table is rewritten from this command's runs only), and,
-    unless ``rerun``, stored runs with the same file name but other settings
-    (a finished run is kept only while its settings match).
-    """
-    from .runner import read_record
-
-    problems = []
-    table = read_record(Path(results_dir) / "results.json")
-    if table is not None:
-        wanted = {plan.label for plan in plans}
-        dropped = [row["label"] for row in table.get("rows", []) if row["label"] not in wanted]
-        if dropped:
-            problems.append(
-                f"{results_dir}/results.md lists {', '.join(dropped)}, which this "
-                "command does not run; its table would lose those rows"
-            )
-    if not rerun:
-        for plan in plans:
-            record = read_record(Path(results_dir) / "runs" / f"{plan.stem}.json")
-            if record is not None and record.get("fingerprint") != plan.fingerprint(cfg):
-                problems.append(
-                    f"{results_dir}/runs/{plan.stem}.json was made with other settings "
-                    "and would be replaced"
-                )
-    return problems
-
-
-def run_comparison(
-    cfg: BenchmarkConfig,
-    plans: Sequence[Any],
-    *,
-    results_dir: Path,
-    benchmark_factory: Any,
-    device: str = "cpu",
-    rerun: bool = False,
-    plots: bool = True,
-    density_sweep: bool = False,
-    command: str = "",
-    progress: Optional[bool] = None,
-    extra_context: Optional[dict[str, Any]] = None,
-) -> ComparisonResult:
-    """Run (or resume) the plans, then write the reports and the plots."""
-    from .report import aggregate, write_density_sweep, write_reports
-    from .runner import run_sweep
-
-    results_dir = Path(results_dir)
-    outcome = run_sweep(
-        cfg,
-        plans,
-        results_dir=results_dir,
-        benchmark_factory=benchmark_factory,
-        device=device,
-        rerun=rerun,
-        progress=progress,
-    )
-    rows = aggregate(outcome.results)
-    run_notes = sorted({f"{r['label']}: {note}" for r in outcome.results for note in r["notes"]})
-    context = {
-        "benchmark": cfg.name,
-        "description": cfg.description,
-        "backbone": dataclasses.asdict(cfg.backbone),
-        "training": cfg.training,
-        "notes": list(cfg.notes) + run_notes,
-        **(extra_context or {}),
-    }
-    title = f"{cfg.description}"
-    paths: dict[str, Any] = dict(
-        write_reports(
-            rows, outcome.results, results_dir, title=title, command=command, context=context
-        )
-    )
-    if density_sweep:
-        sweep_paths = write_density_sweep(
-            rows, results_dir, title=f"NISPA density sweep: {cfg.description}", command=command
-        )
-        paths.update({f"density_{k}": v for k, v in sweep_paths.items()})
-    if plots:
-        from .plots import plot_all
-
-        paths["plots"] = plot_all(
-            rows, outcome.results, results_dir / "plots", density_sweep=density_sweep
-        )
-    return ComparisonResult(outcome, rows, paths)
-
-
-def _parser() -> argparse.ArgumentParser:
+def _parser(prog: str = COMPARE_PROG) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m benchmarks.compare",
+        prog=prog,
         description="Compare NISPA with Avalanche's continual-learning baselines "
         "(task-incremental; same backbone, data and seeds for all).",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="Strategies: " + ", ".join(STRATEGIES) + ". 'auto' = "
-        + ",".join(DEFAULT_STRATEGIES) + " (nispa only when installed); 'all' = every one.",
+        + ",".join(DEFAULT_STRATEGIES) + "; 'all' = every one.",
     )
     parser.add_argument("--benchmark", default="split_digits", choices=list(BENCHMARKS))
     parser.add_argument(
@@ -319,15 +132,8 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _strategies(text: str, density_sweep: bool) -> list[str]:
-    from .strategies import nispa_available
-
     if text == "auto":
-        if density_sweep:
-            return ["nispa"]
-        available, why = nispa_available()
-        if not available:
-            print(f"note: {why}; running the baselines alone.", file=sys.stderr)
-        return [s for s in DEFAULT_STRATEGIES if s != "nispa" or available]
+        return [DENSITY_SWEEP_STRATEGY] if density_sweep else list(DEFAULT_STRATEGIES)
     if text == "all":
         return list(STRATEGIES)
     names = [s.strip() for s in text.split(",") if s.strip()]
@@ -339,12 +145,9 @@ def _strategies(text: str, density_sweep: bool) -> list[str]:
     return names
 
 
-def main(argv: Optional[Sequence[str]] = None) -> ComparisonResult | None:
-    """The command line; returns the comparison (None with ``--show-config``)."""
-    argv = list(sys.argv[1:] if argv is None else argv)
-    args = _parser().parse_args(argv)
-    from .strategies import StrategyNotAvailable, nispa_available
-
+def plan_command(argv: Sequence[str], prog: str = COMPARE_PROG) -> CommandPlan:
+    """The configuration and run plans of a command line; nothing runs or loads data."""
+    args = _parser(prog).parse_args(list(argv))
     cfg = get_config(args.benchmark)
     overrides = [(k, parse_value(v)) for k, v in args.overrides]
     if args.epochs is not None:
@@ -356,37 +159,39 @@ def main(argv: Optional[Sequence[str]] = None) -> ComparisonResult | None:
     strategies = _strategies(args.strategies, bool(args.density_sweep))
     grids = list(args.grid)
     if args.density_sweep:
-        grids.append(("nispa.density", args.density_sweep))
+        grids.append((f"{DENSITY_SWEEP_STRATEGY}.density", args.density_sweep))
     seeds = list(cfg.default_seeds)
     if args.seeds:
         seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
     try:
         plans = make_plans(cfg, strategies, seeds, grids)
-    except (ValueError, KeyError) as err:
-        raise SystemExit(f"error: {err}") from None
-    if args.show_config:
-        import json
+    except (ValueError, KeyError, TypeError) as err:
+        message = err.args[0] if isinstance(err, KeyError) else err
+        raise SystemExit(f"error: {message}") from None
+    results_dir = args.results_dir or Path("results_tmp") / cfg.name
+    return CommandPlan(args, cfg, seeds, plans, results_dir)
 
+
+def main(
+    argv: Optional[Sequence[str]] = None, prog: str = COMPARE_PROG
+) -> Optional[ComparisonResult]:
+    """The command line; returns the comparison (None with ``--show-config``)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    planned = plan_command(argv, prog)
+    args, cfg, plans, results_dir = planned.args, planned.cfg, planned.plans, planned.results_dir
+    if args.show_config:
         shown = {plan.label: plan.hparams for plan in plans}
         print(json.dumps({"benchmark": cfg.name, "backbone": dataclasses.asdict(cfg.backbone),
-                          "seeds": seeds, "strategies": shown}, indent=2, default=repr))
+                          "seeds": planned.seeds, "strategies": shown}, indent=2, default=repr))
         return None
-    if any(plan.strategy == "nispa" for plan in plans):
-        available, why = nispa_available()
-        if not available:
-            raise SystemExit(
-                f"error: {why}. Leave 'nispa' out of --strategies to compare the "
-                "baselines alone, e.g. --strategies naive,ewc,si,replay."
-            )
 
     import torch
 
-    from .runner import load_benchmark
+    from . import runner
 
     threads = args.threads or cfg.threads
     if threads:
         torch.set_num_threads(threads)
-    results_dir = args.results_dir or Path("results_tmp") / cfg.name
     conflicts = results_dir_conflicts(cfg, plans, results_dir, rerun=args.rerun)
     if conflicts and not args.replace:
         raise SystemExit(
@@ -395,25 +200,25 @@ def main(argv: Optional[Sequence[str]] = None) -> ComparisonResult | None:
             + "\nUse another --results-dir, add the missing strategies or grid values "
             "(the finished runs are reused), or pass --replace to overwrite."
         )
-    command = "python -m benchmarks.compare " + " ".join(shlex.quote(a) for a in argv)
+    command = f"{prog} " + " ".join(shlex.quote(a) for a in argv)
     try:
         result = run_comparison(
             cfg,
             plans,
             results_dir=results_dir,
-            benchmark_factory=lambda seed: load_benchmark(cfg, seed, root=args.data_root),
+            benchmark_factory=lambda seed: runner.load_benchmark(cfg, seed, root=args.data_root),
             device=args.device,
             rerun=args.rerun,
             plots=not args.no_plots,
             density_sweep=bool(args.density_sweep),
             command=command,
             extra_context={
-                "seeds": seeds,
+                "seeds": planned.seeds,
                 "device": args.device,
                 "threads": torch.get_num_threads(),
             },
         )
-    except (FileNotFoundError, StrategyNotAvailable) as err:
+    except FileNotFoundError as err:
         raise SystemExit(f"error: {err}") from None
     from .report import markdown_density_table, markdown_table
 
@@ -426,5 +231,18 @@ def main(argv: Optional[Sequence[str]] = None) -> ComparisonResult | None:
     return result
 
 
-if __name__ == "__main__":
-    main()
+def bench(argv: Optional[Sequence[str]] = None) -> int:
+    """``nispa-bench compare ...`` / ``nispa-bench speed ...``: the installed command."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    commands = {"compare": "compare the strategies (as python -m benchmarks.compare)",
+                "speed": "NISPA's speed and memory against Naive (as python -m benchmarks.speed)"}
+    if not argv or argv[0] not in commands:
+        usage = "\n".join(f"  {name:<8} {text}" for name, text in commands.items())
+        print(f"usage: nispa-bench {{{','.join(commands)}}} ...\n\n{usage}", file=sys.stderr)
+        return 0 if argv[:1] in (["-h"], ["--help"]) else 2
+    if argv[0] == "speed":
+        from .speed import main as speed_main
+
+        return speed_main(argv[1:], prog="nispa-bench speed")
+    main(argv[1:], prog="nispa-bench compare")
+    return 0

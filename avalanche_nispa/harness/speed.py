@@ -39,7 +39,9 @@ import time
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
 
-__all__ = ["main", "measure"]
+from avalanche_nispa.atomic import atomic_write_text
+
+__all__ = ["PAPER_SETTINGS", "main", "measure", "paper_settings", "render"]
 
 #: Official NISPA code on this machine, paper MLP settings, 2 threads (issue 6).
 OFFICIAL_FULL_RUN_SECONDS = {"split_mnist_seed0": 350.0, "split_mnist_seed1": 250.0}
@@ -88,44 +90,49 @@ class _EpochTimer:
         self.epochs.append(time.perf_counter() - self._start)
 
 
+#: Where each network's paper settings come from: (benchmark configuration, its NISPA).
+PAPER_SETTINGS = {"mlp": "split_mnist", "cnn": "split_cifar10"}
+
+
+def paper_settings(net: str, strategy: str, **overrides: Any) -> tuple[Any, Dict[str, Any]]:
+    """The benchmark configuration of ``net`` and ``strategy``'s flat settings there.
+
+    Naive gets NISPA's optimizer and batch sizes, so that both train alike.
+    """
+    from avalanche_nispa.harness.configs import get_config
+
+    cfg = get_config(PAPER_SETTINGS[net])
+    nispa = cfg.hparams("nispa")
+    shared = {key: nispa[key] for key in ("optimizer", "lr", "batch_size", "eval_batch_size")}
+    return cfg, cfg.hparams(strategy, {**shared, **overrides})
+
+
+def _build(strategy: str, cfg: Any, hp: Dict[str, Any], plugins: Sequence[Any], evaluator: Any):
+    from avalanche_nispa.harness.strategies import build_strategy
+
+    return build_strategy(strategy, cfg.backbone, cfg.n_classes, hp, n_experiences=cfg.n_experiences,
+                          evaluator=evaluator, plugins=plugins).strategy
+
+
 def _job(spec: Dict[str, Any]) -> Dict[str, Any]:
     """One measurement, in its own process."""
     import torch
     from avalanche.core import SupervisedPlugin
-    from avalanche.training import Naive
     from avalanche.training.plugins import EvaluationPlugin
-
-    from avalanche_nispa import NISPA
-    from avalanche_nispa.models import NISPACNN, NISPAMLP
-    from avalanche_nispa.harness.configs import Backbone
-    from avalanche_nispa.harness.models import multi_head_net
 
     torch.set_num_threads(spec["threads"])
     torch.manual_seed(0)
     net = spec["net"]
-    if net == "mlp":
-        benchmark = _mnist_first_task()
-        backbone = Backbone("mlp", (1, 28, 28), hidden_sizes=(400, 400, 400))
-        batch, lr = 512, 0.01
-    else:
-        benchmark = _synthetic_cifar(spec["cnn_samples"])
-        backbone = Backbone("cnn", (3, 32, 32), fc_size=1024)
-        batch, lr = 128, 0.002
+    benchmark = _mnist_first_task() if net == "mlp" else _synthetic_cifar(spec["cnn_samples"])
     experience = benchmark.train_stream[0]
     timer = type("EpochTimerPlugin", (_EpochTimer, SupervisedPlugin), {})()
-    evaluator = EvaluationPlugin(loggers=[])
     epochs = spec["epochs"]
     if spec["strategy"] == "naive":
-        model = multi_head_net(backbone)
-        strategy = Naive(model=model, optimizer=torch.optim.Adam(model.parameters(), lr=lr),
-                         train_mb_size=batch, eval_mb_size=2 * batch, train_epochs=epochs,
-                         plugins=[timer], evaluator=evaluator)
+        cfg, hp = paper_settings(net, "naive", epochs=epochs)
     else:
-        model = NISPAMLP() if net == "mlp" else NISPACNN()
-        strategy = NISPA(model=model, optimizer=torch.optim.Adam(model.parameters(), lr=lr),
-                         train_mb_size=batch, eval_mb_size=2 * batch, phase_epochs=epochs,
-                         max_phases=2, plugins=[timer], evaluator=evaluator,
-                         cache_data=spec.get("cache_data", False))
+        cfg, hp = paper_settings(net, "nispa", phase_epochs=epochs, max_phases=2,
+                                 cache_data=spec.get("cache_data", False))
+    strategy = _build(spec["strategy"], cfg, hp, [timer], EvaluationPlugin(loggers=[]))
     rss_before = _peak_rss_mb()
     profile = cProfile.Profile() if spec.get("profile") else None
     start = time.perf_counter()
@@ -176,17 +183,12 @@ def _full_run(spec: Dict[str, Any]) -> Dict[str, Any]:
     from avalanche.training.plugins import EvaluationPlugin
     from avalanche.evaluation.metrics import accuracy_metrics
 
-    from avalanche_nispa import NISPA
-    from avalanche_nispa.models import NISPAMLP
-
     torch.set_num_threads(spec["threads"])
     torch.manual_seed(spec["seed"])
     benchmark = _mnist_first_task()
-    original = spec["mode"] == "original"
-    model = NISPAMLP(num_classes=10 if original else None)
-    strategy = NISPA(model=model, optimizer=torch.optim.Adam(model.parameters(), lr=0.01),
-                     train_mb_size=512, eval_mb_size=1024, mode=spec["mode"], cache_data=True,
-                     evaluator=EvaluationPlugin(accuracy_metrics(experience=True), loggers=[]))
+    name = "nispa_original" if spec["mode"] == "original" else "nispa"
+    cfg, hp = paper_settings("mlp", name)
+    strategy = _build(name, cfg, hp, [], EvaluationPlugin(accuracy_metrics(experience=True), loggers=[]))
     start = time.perf_counter()
     for experience in benchmark.train_stream:
         strategy.train(experience)
@@ -267,6 +269,13 @@ def _share(timings: Dict[str, float], total: float) -> Dict[str, float]:
     return {part: seconds / total for part, seconds in timings.items()}
 
 
+def _describe_paper_mlp() -> str:
+    hp = paper_settings("mlp", "nispa")[1]
+    return (f"Paper MLP at {hp['density'] * 100:g} %, {hp['optimizer'].capitalize()} lr {hp['lr']:g}, "
+            f"batch {hp['batch_size']}, e = {hp['phase_epochs']}, a_f = {hp['accuracy_drop_threshold']:g}, "
+            f"{hp['tau_schedule']} k = {hp['tau_param']:g}, `cache_data={hp['cache_data']}`")
+
+
 def render(measured: Dict[str, Any], command: str, context: str) -> str:
     s = measured["summary"]
     mark = lambda ok: "met" if ok else "**missed**"  # noqa: E731
@@ -311,8 +320,7 @@ def render(measured: Dict[str, Any], command: str, context: str) -> str:
         lines += [
             "## (b) Full runs of the paper configuration on Split MNIST, and where the time goes",
             "",
-            "Paper MLP at 20 %, Adam lr 0.01, batch 512, e = 5, a_f = 0.75, cosine k = 30, "
-            "`cache_data=True`. The official code took about "
+            f"{_describe_paper_mlp()}. The official code took about "
             f"{OFFICIAL_FULL_RUN_SECONDS['split_mnist_seed0']:.0f} s (seed 0) on this machine.",
             "",
             "| seed | mode | wall (s) | vs official | accuracy (%) | phases per task | epochs | training | "
@@ -345,8 +353,9 @@ def render(measured: Dict[str, Any], command: str, context: str) -> str:
     return "\n".join(lines)
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def main(argv: Optional[Sequence[str]] = None, prog: str = "python -m benchmarks.speed") -> int:
+    """The command line; writes speed.md and speed.json."""
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n\n")[0])
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--epochs", type=int, default=4, help="epochs per MLP measurement")
     parser.add_argument("--cnn-epochs", type=int, default=3)
@@ -356,7 +365,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--skip-full-run", action="store_true")
     parser.add_argument("--output", default="benchmarks/results/speed")
     args = parser.parse_args(argv)
-    command = "python -m benchmarks.speed " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:]))
+    command = f"{prog} " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:]))
     measured = measure(threads=args.threads, epochs=args.epochs, repeats=args.repeats,
                        cnn_samples=args.cnn_samples, cnn_epochs=args.cnn_epochs,
                        full_run=not args.skip_full_run,
@@ -366,10 +375,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     context = (f"Machine: {platform.machine()}, {os.cpu_count()} CPUs, torch {torch.__version__}, "
                f"{args.threads} threads; each measurement in its own process, one at a time.")
     out = Path(args.output)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "speed.md").write_text(render(measured, command, context))
-    (out / "speed.json").write_text(json.dumps({"command": command, "context": context, **measured},
-                                               indent=2, default=float))
+    atomic_write_text(out / "speed.md", render(measured, command, context))
+    atomic_write_text(out / "speed.json", json.dumps({"command": command, "context": context, **measured},
+                                                     indent=2, default=float))
     print((out / "speed.md").read_text())
     return 0
 
