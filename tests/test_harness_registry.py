@@ -49,27 +49,12 @@ def test_the_registry_lists_no_strategy_by_name():
 
 
 _NEW_STRATEGY = '''
-from dataclasses import dataclass
-
 from avalanche.training import Naive
 
 from avalanche_nispa.harness.entry import DenseEntry
-from avalanche_nispa.harness.params import Hyperparameters
+from avalanche_nispa.harness.params import NoHyperparameters
 
-
-@dataclass(frozen=True)
-class Params(Hyperparameters):
-    pass
-
-
-class Entry(DenseEntry):
-    name = "plain_copy"
-    order = 25
-    defaults = Params()
-    strategy_class = Naive
-
-
-ENTRIES = (Entry(),)
+ENTRIES = (DenseEntry("plain_copy", 25, NoHyperparameters(), Naive),)
 '''
 
 

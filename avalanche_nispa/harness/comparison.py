@@ -31,26 +31,20 @@ def run_comparison(
     *,
     results_dir: Path,
     benchmark_factory: BenchmarkFactory,
-    device: str = "cpu",
-    rerun: bool = False,
     plots: bool = True,
     density_sweep: bool = False,
     command: str = "",
-    progress: Optional[bool] = None,
-    progress_stream: Optional[Any] = None,
     extra_context: Optional[dict[str, Any]] = None,
+    **sweep: Any,
 ) -> ComparisonResult:
-    """Run the plans not already finished, then write the reports (and plots)."""
+    """Run the plans not already finished, then write the reports (and plots).
+
+    ``sweep`` (``device``, ``rerun``, ``progress``, ``progress_stream``) goes to
+    :func:`~.runner.run_sweep` as is.
+    """
     results_dir = Path(results_dir)
     outcome = run_sweep(
-        cfg,
-        plans,
-        results_dir=results_dir,
-        benchmark_factory=benchmark_factory,
-        device=device,
-        rerun=rerun,
-        progress=progress,
-        progress_stream=progress_stream,
+        cfg, plans, results_dir=results_dir, benchmark_factory=benchmark_factory, **sweep
     )
     rows = aggregate(outcome.results)
     run_notes = sorted({f"{r['label']}: {note}" for r in outcome.results for note in r["notes"]})

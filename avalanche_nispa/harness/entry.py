@@ -139,9 +139,21 @@ class DenseEntry(StrategyEntry):
     """An Avalanche strategy class on the dense multi-head backbone.
 
     Its hyperparameters go to the class as keyword arguments, by field name.
+    ``flags`` set the other :class:`StrategyEntry` attributes (``demo=True``).
     """
 
-    strategy_class: ClassVar[type]
+    strategy_class: type
+
+    def __init__(
+        self, name: str, order: int, defaults: Hyperparameters, strategy_class: type,
+        **flags: Any,
+    ) -> None:
+        self.name, self.order, self.defaults = name, order, defaults
+        self.strategy_class = strategy_class
+        for flag, value in flags.items():
+            if not hasattr(StrategyEntry, flag):
+                raise TypeError(f"StrategyEntry has no attribute {flag!r}")
+            setattr(self, flag, value)
 
     def build(
         self, backbone: Backbone, n_classes: int, hp: Mapping[str, Any], n_experiences: int,

@@ -20,6 +20,7 @@ from typing import Any, ClassVar, Mapping, Optional, TypeVar
 __all__ = [
     "Backbone",
     "Hyperparameters",
+    "NoHyperparameters",
     "Training",
     "check_value",
     "omitted_when_none",
@@ -96,6 +97,11 @@ class Hyperparameters:
         for key, value in changes.items():
             self.check(key, value)
         return dataclasses.replace(self, **changes)
+
+
+@dataclass(frozen=True)
+class NoHyperparameters(Hyperparameters):
+    """The settings of a strategy with none beyond the shared training budget."""
 
 
 @dataclass(frozen=True)

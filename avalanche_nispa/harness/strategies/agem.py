@@ -18,11 +18,5 @@ class AGEMParams(Hyperparameters):
     sample_size: int = 256  # CLB permuted MNIST A-GEM
 
 
-class AGEMEntry(DenseEntry):
-    name = "agem"
-    order = 80
-    defaults = AGEMParams()
-    strategy_class = AGEM
-
-
-ENTRIES = (AGEMEntry(),)
+#: The table row ``agem``.
+ENTRIES = (DenseEntry("agem", 80, AGEMParams(), AGEM),)

@@ -18,12 +18,5 @@ class EWCParams(Hyperparameters):
     mode: str = "separate"  # issue 4
 
 
-class EWCEntry(DenseEntry):
-    name = "ewc"
-    order = 30
-    demo = True
-    defaults = EWCParams()
-    strategy_class = EWC
-
-
-ENTRIES = (EWCEntry(),)
+#: The table row ``ewc``.
+ENTRIES = (DenseEntry("ewc", 30, EWCParams(), EWC, demo=True),)

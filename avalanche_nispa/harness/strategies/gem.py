@@ -19,11 +19,5 @@ class GEMParams(Hyperparameters):
     memory_strength: float = 0.5  # GEM default strength
 
 
-class GEMEntry(DenseEntry):
-    name = "gem"
-    order = 90
-    defaults = GEMParams()
-    strategy_class = GEM
-
-
-ENTRIES = (GEMEntry(),)
+#: The table row ``gem``.
+ENTRIES = (DenseEntry("gem", 90, GEMParams(), GEM),)

@@ -2,27 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from avalanche.training import JointTraining
 
 from ..entry import DenseEntry
-from ..params import Hyperparameters
+from ..params import NoHyperparameters
 
-__all__ = ["ENTRIES", "JointParams"]
-
-
-@dataclass(frozen=True)
-class JointParams(Hyperparameters):
-    """No hyperparameters beyond the shared training budget."""
+__all__ = ["ENTRIES"]
 
 
-class JointEntry(DenseEntry):
-    name = "joint"
-    order = 110
-    joint = True
-    defaults = JointParams()
-    strategy_class = JointTraining
-
-
-ENTRIES = (JointEntry(),)
+#: The table row ``joint``.
+ENTRIES = (DenseEntry("joint", 110, NoHyperparameters(), JointTraining, joint=True),)

@@ -18,11 +18,5 @@ class LwFParams(Hyperparameters):
     temperature: float = 2.0  # Avalanche LwFPlugin default
 
 
-class LwFEntry(DenseEntry):
-    name = "lwf"
-    order = 60
-    defaults = LwFParams()
-    strategy_class = LwF
-
-
-ENTRIES = (LwFEntry(),)
+#: The table row ``lwf``.
+ENTRIES = (DenseEntry("lwf", 60, LwFParams(), LwF),)

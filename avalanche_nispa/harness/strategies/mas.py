@@ -18,11 +18,5 @@ class MASParams(Hyperparameters):
     alpha: float = 0.5  # Avalanche default
 
 
-class MASEntry(DenseEntry):
-    name = "mas"
-    order = 50
-    defaults = MASParams()
-    strategy_class = MAS
-
-
-ENTRIES = (MASEntry(),)
+#: The table row ``mas``.
+ENTRIES = (DenseEntry("mas", 50, MASParams(), MAS),)

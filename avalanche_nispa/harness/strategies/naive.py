@@ -2,27 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from avalanche.training import Naive
 
 from ..entry import DenseEntry
-from ..params import Hyperparameters
+from ..params import NoHyperparameters
 
-__all__ = ["ENTRIES", "NaiveParams"]
-
-
-@dataclass(frozen=True)
-class NaiveParams(Hyperparameters):
-    """No hyperparameters beyond the shared training budget."""
+__all__ = ["ENTRIES"]
 
 
-class NaiveEntry(DenseEntry):
-    name = "naive"
-    order = 20
-    demo = True
-    defaults = NaiveParams()
-    strategy_class = Naive
-
-
-ENTRIES = (NaiveEntry(),)
+#: The table row ``naive``.
+ENTRIES = (DenseEntry("naive", 20, NoHyperparameters(), Naive, demo=True),)

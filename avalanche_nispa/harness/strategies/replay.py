@@ -17,12 +17,5 @@ class ReplayParams(Hyperparameters):
     mem_size: int = 1000  # issue 4: Replay 1000
 
 
-class ReplayEntry(DenseEntry):
-    name = "replay"
-    order = 70
-    demo = True
-    defaults = ReplayParams()
-    strategy_class = Replay
-
-
-ENTRIES = (ReplayEntry(),)
+#: The table row ``replay``.
+ENTRIES = (DenseEntry("replay", 70, ReplayParams(), Replay, demo=True),)

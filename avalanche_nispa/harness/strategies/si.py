@@ -34,10 +34,7 @@ class SIParams(Hyperparameters):
 
 
 class SIEntry(DenseEntry):
-    name = "si"
-    order = 40
-    demo = True
-    defaults = SIParams()
+    """Naive plus the fixed plugin, which takes the hyperparameters."""
 
     def make_strategy(
         self, model: nn.Module, optimizer: torch.optim.Optimizer, params: Hyperparameters,
@@ -47,4 +44,5 @@ class SIEntry(DenseEntry):
         return Naive(model=model, optimizer=optimizer, **kwargs)
 
 
-ENTRIES = (SIEntry(),)
+#: The table row ``si``.
+ENTRIES = (SIEntry("si", 40, SIParams(), Naive, demo=True),)
