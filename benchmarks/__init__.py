@@ -5,3 +5,5 @@ the library, command ``nispa-bench``); this directory keeps ``results/`` (the
 committed runs) and two thin modules so that ``python -m benchmarks.compare`` and
 ``python -m benchmarks.speed`` work from a checkout as before.
 """
+
+__all__: list[str] = []

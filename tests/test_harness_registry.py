@@ -229,3 +229,14 @@ def tiny_sweep():
                               backbone=configs.Backbone("mlp", (1, 8, 8), hidden_sizes=(4,)),
                               training=cfg.training.updated(epochs=2, batch_size=8))
     return cfg, planning.make_plans(cfg, ["naive"], [0, 1]), benchmark
+
+
+def test_speed_reads_the_paper_settings_from_the_configurations():
+    from avalanche_nispa.harness import speed
+
+    cfg, nispa = speed.paper_settings("cnn", "nispa")
+    assert nispa == configs.get_config("split_cifar10").hparams("nispa")
+    _, naive = speed.paper_settings("mlp", "naive", epochs=3)
+    mnist = configs.get_config("split_mnist").hparams("nispa")
+    assert (naive["lr"], naive["batch_size"], naive["epochs"]) == (mnist["lr"], mnist["batch_size"], 3)
+    assert speed._describe_paper_mlp().startswith("Paper MLP at 20 %, Adam lr 0.01, batch 512, e = 5")

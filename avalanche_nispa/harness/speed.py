@@ -37,7 +37,7 @@ import statistics
 import sys
 import time
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Callable, Dict, List, Optional, Sequence
 
 from avalanche_nispa.atomic import atomic_write_text
 
@@ -215,7 +215,7 @@ def _in_fresh_process(function, spec: Dict[str, Any]) -> Dict[str, Any]:
 # ------------------------------------------------------------------ measure
 def measure(*, threads: int = 2, epochs: int = 4, repeats: int = 2, cnn_samples: int = 1024,
             cnn_epochs: int = 3, full_run: bool = True, seeds: Sequence[int] = (0,),
-            log=print) -> Dict[str, Any]:
+            log: Callable[[str], Any] = print) -> Dict[str, Any]:
     """Run every measurement; returns the raw results and the ratios."""
     rows: Dict[str, List[Dict[str, Any]]] = {}
 
@@ -277,6 +277,7 @@ def _describe_paper_mlp() -> str:
 
 
 def render(measured: Dict[str, Any], command: str, context: str) -> str:
+    """speed.md: the measurements against their targets, and where NISPA's time goes."""
     s = measured["summary"]
     mark = lambda ok: "met" if ok else "**missed**"  # noqa: E731
     lines = [
