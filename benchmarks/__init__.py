@@ -1,13 +1,9 @@
-"""Comparison harness: NISPA against Avalanche's baselines, over seeds.
+"""Entry points of the comparison harness from a clone, and its committed results.
 
-Run ``python -m benchmarks.compare --help``. The pieces:
-
-* :mod:`benchmarks.configs`: one configuration per benchmark (backbone, training
-  budget, every strategy's hyperparameters and where they come from);
-* :mod:`benchmarks.models`: the dense backbones the baselines share;
-* :mod:`benchmarks.strategies`: one factory per strategy;
-* :mod:`benchmarks.runner`: one (strategy, seed) run, and a resumable sweep;
-* :mod:`benchmarks.report`: mean ± std across seeds, Markdown / CSV / JSON;
-* :mod:`benchmarks.plots`: the PNG figures;
-* :mod:`benchmarks.compare`: the command line.
+The harness itself is the package :mod:`avalanche_nispa.harness` (installed with
+the library, command ``nispa-bench``); this directory keeps ``results/`` (the
+committed runs) and two thin modules so that ``python -m benchmarks.compare`` and
+``python -m benchmarks.speed`` work from a checkout as before.
 """
+
+__all__: list[str] = []

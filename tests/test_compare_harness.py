@@ -1,20 +1,16 @@
-"""The comparison harness (``benchmarks/``) and the repaired baselines.
+"""The comparison harness (``avalanche_nispa.harness``) and the repaired baselines.
 
 Everything runs on tiny benchmarks (a few dozen 8x8 digits per class, or
 synthetic tensors shaped like CIFAR / EF-MNIST) for 1 epoch, so each test takes
-seconds. The harness package ``benchmarks`` is loaded from the repository by
-path, under that name only: the repository root is never put on ``sys.path``
-(it would expose our ``tests``/``examples`` in place of avalanche-lib's).
+seconds.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import importlib
-import importlib.util
 import json
 import math
-import sys
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -25,39 +21,13 @@ REPO = Path(__file__).resolve().parent.parent
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
-def _load_package(name: str):
-    """Import the repository's top-level package ``name``.
-
-    A copy that is already importable (installed, or the working directory on
-    the path) is used as is for ``avalanche_nispa``; ``benchmarks`` always comes
-    from this checkout, loaded by file path.
-    """
-    loaded = sys.modules.get(name)
-    if loaded is not None and str(getattr(loaded, "__file__", "")).startswith(str(REPO)):
-        return loaded
-    if name != "benchmarks":
-        try:
-            return importlib.import_module(name)
-        except ModuleNotFoundError:
-            pass
-    package_dir = REPO / name
-    spec = importlib.util.spec_from_file_location(
-        name, package_dir / "__init__.py", submodule_search_locations=[str(package_dir)]
-    )
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.fixture(scope="module")
 def harness() -> SimpleNamespace:
     """The harness modules and the repaired baselines."""
-    _load_package("avalanche_nispa")
-    _load_package("benchmarks")
-    names = ("compare", "configs", "models", "plots", "report", "runner", "strategies")
-    modules = {n: importlib.import_module(f"benchmarks.{n}") for n in names}
-    modules["baselines"] = importlib.import_module("avalanche_nispa.baselines")
+    names = ("baselines", "cli", "comparison", "configs", "models", "params", "planning",
+             "plots", "progress", "report", "runner", "strategies", "strategies.packnet")
+    modules = {n.split(".")[-1]: importlib.import_module(f"avalanche_nispa.harness.{n}")
+               for n in names}
     return SimpleNamespace(**modules)
 
 
@@ -112,12 +82,12 @@ def tiny_config(harness):
         n_experiences=3,
         n_classes=6,
         backbone=configs.Backbone("mlp", (1, 8, 8), hidden_sizes=(16,)),
-        training={**cfg.training, "epochs": 1, "batch_size": 16},
+        training=cfg.training.updated(epochs=1, batch_size=16),
     )
 
 
 def _plans(harness, cfg, strategies, seeds):
-    return harness.compare.make_plans(cfg, strategies, seeds)
+    return harness.planning.make_plans(cfg, strategies, seeds)
 
 
 def _counting_factory(benchmark):
@@ -137,7 +107,7 @@ def _counting_factory(benchmark):
 
 def test_harness_writes_tables_json_and_plots(harness, tiny_config, tiny_digits, tmp_path):
     plans = _plans(harness, tiny_config, ["naive", "ewc"], [0, 1])
-    result = harness.compare.run_comparison(
+    result = harness.comparison.run_comparison(
         tiny_config,
         plans,
         results_dir=tmp_path,
@@ -190,11 +160,11 @@ def test_rerun_skips_finished_pairs(harness, tiny_config, tiny_digits, tmp_path)
     plans = _plans(harness, tiny_config, ["naive"], [0, 1])
     factory = _counting_factory(tiny_digits)
     run = dict(results_dir=tmp_path, benchmark_factory=factory, progress=False, plots=False)
-    first = harness.compare.run_comparison(tiny_config, plans, **run)
+    first = harness.comparison.run_comparison(tiny_config, plans, **run)
     assert len(first.outcome.executed) == 2 and factory.calls == [0, 1]
     stamps = {p.name: p.stat().st_mtime_ns for p in (tmp_path / "runs").iterdir()}
 
-    second = harness.compare.run_comparison(tiny_config, plans, **run)
+    second = harness.comparison.run_comparison(tiny_config, plans, **run)
     assert second.outcome.executed == [] and len(second.outcome.skipped) == 2
     assert factory.calls == [0, 1]  # no benchmark even built the second time
     assert {p.name: p.stat().st_mtime_ns for p in (tmp_path / "runs").iterdir()} == stamps
@@ -202,13 +172,13 @@ def test_rerun_skips_finished_pairs(harness, tiny_config, tiny_digits, tmp_path)
 
     # an interrupted sweep: only the missing pair runs again
     (tmp_path / "runs" / "naive__seed1.json").unlink()
-    third = harness.compare.run_comparison(tiny_config, plans, **run)
+    third = harness.comparison.run_comparison(tiny_config, plans, **run)
     assert third.outcome.executed == ["naive__seed1"]
 
     # changed settings are not "finished": the pair runs again
     changed = _plans(harness, tiny_config, ["naive"], [0])
     changed[0].hparams["lr"] = 0.01
-    fourth = harness.compare.run_comparison(tiny_config, changed, **run)
+    fourth = harness.comparison.run_comparison(tiny_config, changed, **run)
     assert fourth.outcome.executed == ["naive__seed0"]
 
 
@@ -225,7 +195,7 @@ def test_command_line_prints_table(harness, tiny_digits, tmp_path, monkeypatch, 
             "--set", "backbone.hidden_sizes=16", "--results-dir", str(tmp_path), "--no-plots"]
     threads = torch.get_num_threads()
     try:
-        result = harness.compare.main(argv)
+        result = harness.cli.main(argv)
     finally:
         torch.set_num_threads(threads)  # the digits config asks for one thread
     out = capsys.readouterr().out
@@ -243,19 +213,19 @@ def test_command_line_refuses_to_overwrite_results_before_running(
               "--no-plots"]
     threads = torch.get_num_threads()
     try:
-        harness.compare.main(["--strategies", "naive,replay", "--epochs", "1", *common])
+        harness.cli.main(["--strategies", "naive,replay", "--epochs", "1", *common])
         saved = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
         # a subset would rewrite the table without replay's row
         with pytest.raises(SystemExit, match=r"lists replay, which this command does not run"):
-            harness.compare.main(["--strategies", "naive", "--epochs", "1", *common])
+            harness.cli.main(["--strategies", "naive", "--epochs", "1", *common])
         # other settings under the same file name would replace the stored run
         with pytest.raises(SystemExit, match=r"naive__seed0.json was made with other settings"):
-            harness.compare.main(["--strategies", "naive,replay", "--epochs", "2", *common])
+            harness.cli.main(["--strategies", "naive,replay", "--epochs", "2", *common])
         assert {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()} == saved
         # the same command again reuses everything; --replace overwrites on request
-        again = harness.compare.main(["--strategies", "naive,replay", "--epochs", "1", *common])
+        again = harness.cli.main(["--strategies", "naive,replay", "--epochs", "1", *common])
         assert again.outcome.executed == []
-        replaced = harness.compare.main(["--strategies", "naive", "--epochs", "2", "--replace", *common])
+        replaced = harness.cli.main(["--strategies", "naive", "--epochs", "2", "--replace", *common])
         assert replaced.outcome.executed == ["naive__seed0"]
         assert [row["label"] for row in replaced.rows] == ["naive"]
     finally:
@@ -332,7 +302,7 @@ def test_density_sweep_outputs(harness, tmp_path):
 
 
 def test_grid_overrides_and_labels(harness):
-    compare = harness.compare
+    compare = harness.planning
     cfg = compare.apply_overrides(
         harness.configs.get_config("split_digits"),
         [("epochs", 3), ("nispa.density", 0.5), ("backbone.hidden_sizes", (32, 32))],
@@ -353,7 +323,7 @@ def test_grid_overrides_and_labels(harness):
     # a mistyped shared key is refused with the keys that exist, before any run
     with pytest.raises(ValueError, match=r"cannot set 'lrr' for every strategy.*<strategy>\.lrr"):
         compare.apply_overrides(cfg, [("lrr", 0.1)])
-    assert compare.apply_overrides(cfg, [("momentum", 0.9)]).training["momentum"] == 0.9
+    assert compare.apply_overrides(cfg, [("momentum", 0.9)]).training.momentum == 0.9
     # "default" is the configured value: its row and runs are those without a grid
     plain = compare.make_plans(cfg, ["nispa"], [0])
     both = compare.make_plans(cfg, [], [0], [("nispa.lr", "default,0.003"), ("nispa.density", "default")])
@@ -364,7 +334,7 @@ def test_grid_overrides_and_labels(harness):
 
 def test_every_benchmark_configures_every_strategy(harness):
     configs = harness.configs
-    assert set(harness.compare._parser()._option_string_actions["--benchmark"].choices) == {
+    assert set(harness.cli._parser()._option_string_actions["--benchmark"].choices) == {
         "split_digits", "split_mnist", "split_fmnist", "permuted_mnist",
         "permuted_mnist_10k", "ef_mnist", "split_cifar10", "split_cifar100",
     }
@@ -381,22 +351,9 @@ def test_every_benchmark_configures_every_strategy(harness):
     assert budget.builder_name == full.builder_name == "permuted_mnist"
     assert budget.builder_kwargs == {"train_samples_per_task": 10_000}
     assert all(budget.hparams(s) == full.hparams(s) for s in configs.STRATEGIES)
-    plan = harness.runner.RunPlan("nispa", "nispa", 0, full.hparams("nispa"))
+    plan = harness.planning.RunPlan("nispa", "nispa", 0, full.hparams("nispa"))
     assert plan.fingerprint(full) != plan.fingerprint(budget)
     assert mnist.hparams("nispa")["lr"] == 0.01 and mnist.hparams("nispa")["batch_size"] == 512
-
-
-def test_nispa_fails_clearly_while_missing(harness, tmp_path, monkeypatch):
-    import avalanche_nispa
-
-    monkeypatch.delattr(avalanche_nispa, "NISPA", raising=False)
-    monkeypatch.setitem(sys.modules, "avalanche_nispa.strategy", None)
-    available, why = harness.strategies.nispa_available()
-    assert not available and "not available yet" in why
-    with pytest.raises(SystemExit, match="NISPA is not available yet"):
-        harness.compare.main(["--strategies", "nispa,naive", "--results-dir", str(tmp_path)])
-    assert harness.compare._strategies("auto", False) == ["naive", "ewc", "si", "replay"]
-    assert not (tmp_path / "runs").exists()
 
 
 # --------------------------------------------------------------------------- #
@@ -473,7 +430,7 @@ def test_packnet_calls_user_plugins_and_does_not_forget(harness, tiny_digits):
     assert counter.experiences == 3 and counter.iterations == 3 * 2 * 4  # 60 images, batch 16
     assert rows[0][0] == rows[1][0] == rows[2][0] and rows[1][1] == rows[2][1]
     assert model.task_classes == {0: [0, 1], 1: [2, 3], 2: [4, 5]}
-    counts = harness.models.count_packnet_parameters(model)
+    counts = harness.packnet.count_packnet_parameters(model)
     assert counts["total"] == 64 * 16 + 16 * 6 + 6
     assert counts["active"] == counts["frozen"] == counts["total"]  # equal share: all used
 
@@ -510,7 +467,7 @@ def test_configs_without_data_run_on_synthetic_tensors(harness, name, classes_pe
     from avalanche.benchmarks.utils import _make_taskaware_tensor_classification_dataset
 
     cfg = harness.configs.get_config(name)
-    cfg = dataclasses.replace(cfg, training={**cfg.training, "epochs": 1, "batch_size": 8})
+    cfg = dataclasses.replace(cfg, training=cfg.training.updated(epochs=1, batch_size=8))
     generator = torch.Generator().manual_seed(0)
     n_classes = sum(classes_per_experience)
     y = torch.arange(n_classes).repeat_interleave(3)
@@ -531,18 +488,15 @@ def test_configs_without_data_run_on_synthetic_tensors(harness, name, classes_pe
 
 
 # --------------------------------------------------------------------------- #
-# NISPA through the harness (skipped until the strategy is importable)
+# NISPA through the harness
 
 
 def test_nispa_runs_through_the_harness(harness, tiny_config, tiny_digits, tmp_path):
-    available, why = harness.strategies.nispa_available()
-    if not available:
-        pytest.skip(why)
-    cfg = harness.compare.apply_overrides(
+    cfg = harness.planning.apply_overrides(
         tiny_config, [("nispa.phase_epochs", 1), ("nispa.max_phases", 3), ("nispa.batch_size", 16)]
     )
     plans = _plans(harness, cfg, ["nispa"], [0])
-    result = harness.compare.run_comparison(
+    result = harness.comparison.run_comparison(
         cfg,
         plans,
         results_dir=tmp_path,

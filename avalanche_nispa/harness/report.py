@@ -7,14 +7,20 @@ Accuracies are reported in percent, forgetting and BWT in percentage points.
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import io
 import math
 import statistics
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Optional
 
-from .runner import file_stem, write_json
+from avalanche_nispa.atomic import atomic_write_text
+
+from . import strategies as registry
+from .planning import file_stem
+from .runner import write_json
 
 __all__ = [
     "METRICS",
@@ -181,12 +187,12 @@ def write_reports(
         "json": results_dir / "results.json",
     }
     notes = "".join(f"- {note}\n" for note in context.get("notes", ()))
-    paths["markdown"].write_text(
-        f"# {title}\n\n```\n{command}\n```\n\n{markdown_table(rows)}\n{_EXPLANATION}{notes}"
+    atomic_write_text(
+        paths["markdown"],
+        f"# {title}\n\n```\n{command}\n```\n\n{markdown_table(rows)}\n{_EXPLANATION}{notes}",
     )
     keys = [key for key, *_ in METRICS]
-    with open(paths["csv"], "w", newline="") as handle:
-        writer = csv.writer(handle)
+    with _csv_file(paths["csv"]) as writer:
         writer.writerow(
             ["label", "strategy", "n_seeds", "seeds"]
             + [f"{key}_{stat}" for key in keys for stat in ("mean", "std")]
@@ -196,8 +202,7 @@ def write_reports(
                 [row["label"], row["strategy"], row["n_seeds"], " ".join(map(str, row["seeds"]))]
                 + [_csv_number(row[f"{key}_{stat}"]) for key in keys for stat in ("mean", "std")]
             )
-    with open(paths["runs_csv"], "w", newline="") as handle:
-        writer = csv.writer(handle)
+    with _csv_file(paths["runs_csv"]) as writer:
         writer.writerow(["label", "strategy", "seed", *keys, "train_time_s", "peak_rss_mb"])
         for run in sorted(runs, key=lambda r: (r["label"], r["seed"])):
             flat = run_metrics(run)
@@ -219,6 +224,14 @@ def write_reports(
     return paths
 
 
+@contextlib.contextmanager
+def _csv_file(path: Path) -> Iterator[Any]:
+    """A ``csv.writer`` whose rows reach ``path`` atomically when the block ends."""
+    buffer = io.StringIO(newline="")
+    yield csv.writer(buffer)
+    atomic_write_text(path, buffer.getvalue())
+
+
 def _stem(run: dict[str, Any]) -> str:
     return f"{file_stem(run['label'])}__seed{run['seed']}"
 
@@ -234,8 +247,8 @@ def _json_row(row: dict[str, Any]) -> dict[str, Any]:
 
 
 def density_of(row: dict[str, Any]) -> Optional[float]:
-    """The density a row ran at, if it is a NISPA row."""
-    if row["strategy"] != "nispa":
+    """The density a row ran at, if its strategy is the one ``--density-sweep`` grids."""
+    if not getattr(registry.find(row["strategy"]), "density_sweep", False):
         return None
     return float(row["hparams"]["density"])
 
@@ -273,12 +286,11 @@ def write_density_sweep(
         "csv": results_dir / "density_sweep.csv",
         "json": results_dir / "density_sweep.json",
     }
-    paths["markdown"].write_text(
-        f"# {title}\n\n```\n{command}\n```\n\n{markdown_density_table(sweep)}"
+    atomic_write_text(
+        paths["markdown"], f"# {title}\n\n```\n{command}\n```\n\n{markdown_density_table(sweep)}"
     )
     fields = ("final_accuracy", "forgetting", "active", "epochs")
-    with open(paths["csv"], "w", newline="") as handle:
-        writer = csv.writer(handle)
+    with _csv_file(paths["csv"]) as writer:
         writer.writerow(
             ["density", "n_seeds"]
             + [f"{key}_{stat}" for key in fields for stat in ("mean", "std")]

@@ -14,8 +14,11 @@ from typing import Any
 
 from matplotlib.figure import Figure
 
+from avalanche_nispa.atomic import atomic_write
+
+from . import strategies as registry
+from .planning import file_stem
 from .report import density_of, density_sweep_rows
-from .runner import file_stem
 
 __all__ = [
     "plot_accuracy_matrix",
@@ -28,13 +31,18 @@ __all__ = [
 _STATE_COLOURS = {"stable": "#1b6ca8", "candidate": "#f2a541", "plastic": "#c8d3dc"}
 
 
+def _save(fig: Figure, path: Path) -> None:
+    """Write ``fig`` as a PNG atomically: a reader never sees half an image."""
+    atomic_write(path, lambda handle: fig.savefig(handle, format="png", dpi=120))
+
+
 def _save_accuracy_plot(fig: Figure, ax: Any, path: Path, xlabel: str, title: str) -> Path:
     """Label a final-accuracy plot, save it and return its path."""
     ax.set_xlabel(xlabel)
     ax.set_ylabel("final average task accuracy (%)")
     ax.set_title(f"{title} (mean ± std over seeds)")
     ax.grid(True, alpha=0.3)
-    fig.savefig(path, dpi=120)
+    _save(fig, path)
     return path
 
 
@@ -63,7 +71,7 @@ def plot_accuracy_matrix(row: dict[str, Any], path: Path) -> Path:
     seeds = row["n_seeds"]
     ax.set_title(f"{row['label']}: accuracy (%), mean of {seeds} seed{'s' * (seeds > 1)}")
     fig.colorbar(image, ax=ax, shrink=0.8)
-    fig.savefig(path, dpi=120)
+    _save(fig, path)
     return path
 
 
@@ -75,7 +83,7 @@ def plot_accuracy_vs_parameters(rows: Sequence[dict[str, Any]], path: Path) -> P
         x, y = row["active_mean"], 100.0 * row["final_accuracy_mean"]
         xerr = 0.0 if math.isnan(row["active_std"]) else row["active_std"]
         yerr = 0.0 if math.isnan(row["final_accuracy_std"]) else 100.0 * row["final_accuracy_std"]
-        marker = "*" if row["strategy"] == "nispa" else "o"
+        marker = getattr(registry.find(row["strategy"]), "plot_marker", "o")
         ax.errorbar(x, y, xerr=xerr, yerr=yerr, fmt=marker, markersize=9, capsize=3)
         ax.annotate(row["label"], (x, y), textcoords="offset points", xytext=(5, 4), fontsize=8)
     ax.set_xscale("log")
@@ -124,7 +132,7 @@ def plot_unit_states(run: dict[str, Any], path: Path) -> Path:
             twin.set_ylabel("final τ")
         ax.set_title("phases, final τ", fontsize=9)
     fig.suptitle(f"{run['label']} (seed {run['seed']}): unit states")
-    fig.savefig(path, dpi=120)
+    _save(fig, path)
     return path
 
 

@@ -13,7 +13,6 @@ it finishes; a sweep skips the runs whose file exists with the same settings.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import os
@@ -23,80 +22,35 @@ import threading
 import time
 import warnings
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Optional
 
 import torch
 
+from avalanche_nispa.atomic import atomic_write_text
+
+from . import strategies as registry
 from .configs import BenchmarkConfig
-from .strategies import BuiltStrategy, build_strategy
+from .planning import PROTOCOL, RunPlan, read_record
+from .progress import SweepProgress
 
 __all__ = [
-    "PROTOCOL",
     "PeakMemory",
-    "RunPlan",
     "SweepOutcome",
     "accuracy_row",
-    "file_stem",
     "load_benchmark",
-    "read_record",
     "run_single",
     "run_sweep",
+    "write_json",
 ]
-
-#: Version of the measurement protocol; stored runs of another version are redone.
-PROTOCOL = 1
 
 _ACCURACY_KEY = re.compile(r"^Top1_Acc_Exp/eval_phase/test_stream/Task\d+/Exp(\d+)$")
 _FORGETTING_KEY = "StreamForgetting/eval_phase/test_stream"
 _BWT_KEY = "StreamBWT/eval_phase/test_stream"
 
 BenchmarkFactory = Callable[[int], Any]
-
-
-def file_stem(label: str) -> str:
-    """``label`` as a file name part, safe on every file system."""
-    return re.sub(r"[^A-Za-z0-9.=_-]+", "_", label).strip("_")
-
-
-@dataclass
-class RunPlan:
-    """One run to do: a strategy (possibly a variant of it) and a seed.
-
-    Attributes:
-        label: the row it belongs to, e.g. ``"ewc"`` or ``"nispa(density=0.05)"``.
-        strategy: the strategy's name (:data:`benchmarks.configs.STRATEGIES`).
-        seed: the seed of the run (model init, data order, and the benchmark
-            builder's own seed where it takes one).
-        hparams: the strategy's full hyperparameters.
-    """
-
-    label: str
-    strategy: str
-    seed: int
-    hparams: dict[str, Any]
-
-    @property
-    def stem(self) -> str:
-        """File name stem of the run, safe on every file system."""
-        return f"{file_stem(self.label)}__seed{self.seed}"
-
-    def fingerprint(self, cfg: BenchmarkConfig) -> str:
-        """A digest of everything that determines the run's result."""
-        identity = {
-            "protocol": PROTOCOL,
-            "benchmark": cfg.name,
-            "builder_kwargs": cfg.builder_kwargs,
-            "backbone": asdict(cfg.backbone),
-            "n_classes": cfg.n_classes,
-            "strategy": self.strategy,
-            "seed": self.seed,
-            "hparams": self.hparams,
-        }
-        text = json.dumps(identity, sort_keys=True, default=repr)
-        return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 @dataclass
@@ -214,19 +168,6 @@ def _evaluator(log_file: Any) -> Any:
     )
 
 
-def _nispa_epochs(built: BuiltStrategy) -> list[int]:
-    history = getattr(built.strategy, "phase_history", None) or []
-    return [int(entry["epochs"]) for entry in history]
-
-
-def _unit_states(built: BuiltStrategy) -> Optional[list[dict[str, Any]]]:
-    if built.kind != "nispa":
-        return None
-    from avalanche_nispa import unit_state_summary
-
-    return _jsonable(list(unit_state_summary(built.model)))
-
-
 def run_single(
     plan: RunPlan,
     cfg: BenchmarkConfig,
@@ -234,7 +175,7 @@ def run_single(
     *,
     device: str = "cpu",
     log_path: Optional[Path] = None,
-    on_experience: Optional[Callable[[int], None]] = None,
+    progress: Optional[SweepProgress] = None,
 ) -> dict[str, Any]:
     """Train and evaluate one (strategy, seed) pair; return its result record.
 
@@ -244,7 +185,7 @@ def run_single(
         benchmark: the Avalanche benchmark (``train_stream`` / ``test_stream``).
         device: torch device.
         log_path: where Avalanche's ``TextLogger`` writes; ``os.devnull`` if None.
-        on_experience: called with the number of experiences just finished.
+        progress: told about every epoch and experience, through a plugin.
     """
     from avalanche.training.determinism.rng_manager import RNGManager
 
@@ -252,7 +193,7 @@ def run_single(
     n_experiences = len(train_stream)
     RNGManager.set_random_seeds(plan.seed)
     matrix: list[list[float]] = []
-    unit_states: list[Any] = []
+    details: list[Any] = []
     train_time = 0.0
     log_target = str(log_path) if log_path is not None else os.devnull
     # Warnings are recorded, not printed: Avalanche's own deprecation notices
@@ -262,33 +203,33 @@ def run_single(
         warnings.simplefilter("always")
         with PeakMemory() as memory:
             started = time.perf_counter()
-            built = build_strategy(
+            built = registry.build_strategy(
                 plan.strategy,
-                cfg,
+                cfg.backbone,
+                cfg.n_classes,
                 plan.hparams,
                 n_experiences=n_experiences,
                 device=device,
                 evaluator=_evaluator(log_file),
+                plugins=[progress.plugin()] if progress is not None else [],
             )
             experiences = [train_stream] if built.joint else list(train_stream)
+            if progress is not None:
+                progress.start_run(plan.label, plan.seed, calls=len(experiences),
+                                   epochs=built.epochs)
             for experience in experiences:
                 tick = time.perf_counter()
                 built.strategy.train(experience)
                 train_time += time.perf_counter() - tick
                 metrics = built.strategy.eval(test_stream)
                 matrix.append(accuracy_row(metrics, n_experiences))
-                if built.kind == "nispa":
-                    unit_states.append(_unit_states(built))
-                if on_experience is not None:
-                    on_experience(n_experiences if built.joint else 1)
+                detail = built.entry.experience_details(built)
+                if detail is not None:
+                    details.append(detail)
             wall_time = time.perf_counter() - started
     final = matrix[-1]
     forgetting = None if built.joint else metrics.get(_FORGETTING_KEY)
     bwt = None if built.joint else metrics.get(_BWT_KEY)
-    if built.epochs is not None:
-        epochs = [built.epochs] * len(experiences)
-    else:
-        epochs = _nispa_epochs(built)
     import avalanche
 
     record: dict[str, Any] = {
@@ -307,14 +248,15 @@ def run_single(
         "forgetting": None if forgetting is None else float(forgetting),
         "bwt": None if bwt is None else float(bwt),
         "parameters": built.count_parameters(),
-        "epochs_per_experience": epochs,
+        "epochs_per_experience": built.entry.epochs_trained(built, len(experiences)),
         "train_time_s": train_time,
         "wall_time_s": wall_time,
         "peak_rss_mb": memory.peak_mb,
         "peak_rss_delta_mb": memory.delta_mb,
         "notes": built.notes,
         "warnings": sorted({f"{w.category.__name__}: {w.message}" for w in caught}),
-        "nispa": None,
+        # the strategy's own details (NISPA's phases and unit states), else None
+        "nispa": built.entry.run_details(built, details),
         "environment": {
             "python": sys.version.split()[0],
             "torch": torch.__version__,
@@ -324,31 +266,12 @@ def run_single(
         },
         "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
-    if built.kind == "nispa":
-        record["nispa"] = {
-            "phase_history": getattr(built.strategy, "phase_history", None),
-            "unit_states": unit_states,
-        }
     return _jsonable(record)
 
 
-def read_record(path: Path) -> Optional[dict[str, Any]]:
-    """The JSON at ``path``, or None when it is missing or unreadable."""
-    try:
-        with open(path) as handle:
-            return json.load(handle)
-    except (OSError, ValueError):
-        return None
-
-
 def write_json(path: Path, data: Any) -> None:
-    """Write ``data`` as JSON so that a reader never sees a half-written file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(path.name + ".partial")
-    with open(partial, "w") as handle:
-        json.dump(data, handle, indent=2, allow_nan=False)
-        handle.write("\n")
-    os.replace(partial, path)
+    """Write ``data`` as JSON atomically: a reader never sees a half-written file."""
+    atomic_write_text(path, json.dumps(data, indent=2, allow_nan=False) + "\n")
 
 
 def run_sweep(
@@ -360,6 +283,7 @@ def run_sweep(
     device: str = "cpu",
     rerun: bool = False,
     progress: Optional[bool] = None,
+    progress_stream: Optional[Any] = None,
 ) -> SweepOutcome:
     """Run every plan not already finished with the same settings.
 
@@ -371,10 +295,10 @@ def run_sweep(
             something left to run.
         device: torch device.
         rerun: run every plan again even if its result exists.
-        progress: show a progress bar; None shows it only on a terminal.
+        progress: True: a bar; False: nothing; None: a bar on a terminal, one
+            line per epoch with an ETA otherwise (:mod:`.progress`).
+        progress_stream: where progress goes (stderr by default).
     """
-    from tqdm.auto import tqdm
-
     results_dir = Path(results_dir)
     runs_dir, logs_dir = results_dir / "runs", results_dir / "logs"
     outcome = SweepOutcome()
@@ -387,15 +311,14 @@ def run_sweep(
         else:
             pending.append(plan)
     benchmarks: dict[int, Any] = {}
-    total = len(pending) * cfg.n_experiences
-    disable = None if progress is None else not progress
-    with tqdm(total=total, unit="exp", disable=disable, file=sys.stderr) as bar:
+    mode = {True: "bar", False: "off", None: None}[progress]
+    tracker = SweepProgress(len(pending), cfg.n_experiences, mode=mode, stream=progress_stream)
+    try:
         for plan in plans:
             if plan.stem in stored:
                 outcome.skipped.append(plan.stem)
                 outcome.results.append(stored[plan.stem])
                 continue
-            bar.set_description(f"{plan.label} seed {plan.seed}")
             if plan.seed not in benchmarks:
                 benchmarks[plan.seed] = benchmark_factory(plan.seed)
             logs_dir.mkdir(parents=True, exist_ok=True)
@@ -405,9 +328,11 @@ def run_sweep(
                 benchmarks[plan.seed],
                 device=device,
                 log_path=logs_dir / f"{plan.stem}.log",
-                on_experience=bar.update,
+                progress=tracker,
             )
             write_json(runs_dir / f"{plan.stem}.json", record)
             outcome.executed.append(plan.stem)
             outcome.results.append(record)
+    finally:
+        tracker.close()
     return outcome

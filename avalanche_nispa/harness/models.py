@@ -4,40 +4,38 @@ The baselines are task-incremental and multi-head: a shared feature extractor
 and one output head per task (Avalanche's :class:`MultiHeadClassifier`), the
 task label choosing the head. PackNet instead gets the same extractor with one
 output layer over all classes, masked per task by
-:class:`avalanche_nispa.baselines.TaskMaskedPackNetModel`.
+:class:`avalanche_nispa.harness.baselines.TaskMaskedPackNetModel`.
 """
 
 from __future__ import annotations
 
 import math
 
-import torch
 from torch import Tensor, nn
 
 from avalanche.models import IncrementalClassifier, MultiHeadClassifier, MultiTaskModule
-from avalanche.models.packnet import WeightAndBiasPackNetModule
 
-from .configs import Backbone
+from .params import Backbone
 
 __all__ = [
     "MultiHeadNet",
     "build_features",
     "count_dense_parameters",
-    "count_packnet_parameters",
     "multi_head_net",
     "single_head_net",
 ]
 
 
-def build_features(backbone: Backbone) -> tuple[nn.Sequential, int]:
-    """The backbone without its output layer, and the width of its output."""
-    if backbone.kind == "mlp":
-        layers: list[nn.Module] = [nn.Flatten()]
-        width = math.prod(backbone.input_shape)
-        for hidden in backbone.hidden_sizes:
-            layers += [nn.Linear(width, hidden), nn.ReLU()]
-            width = hidden
-        return nn.Sequential(*layers), width
+def _mlp_features(backbone: Backbone) -> tuple[nn.Sequential, int]:
+    layers: list[nn.Module] = [nn.Flatten()]
+    width = math.prod(backbone.input_shape)
+    for hidden in backbone.hidden_sizes:
+        layers += [nn.Linear(width, hidden), nn.ReLU()]
+        width = hidden
+    return nn.Sequential(*layers), width
+
+
+def _cnn_features(backbone: Backbone) -> tuple[nn.Sequential, int]:
     channels, height, width_px = backbone.input_shape
     if height % 4 or width_px % 4:
         raise ValueError(
@@ -60,6 +58,15 @@ def build_features(backbone: Backbone) -> tuple[nn.Sequential, int]:
         nn.ReLU(),
     )
     return features, backbone.fc_size
+
+
+#: The dense feature extractor of each backbone kind.
+_FEATURES = {"mlp": _mlp_features, "cnn": _cnn_features}
+
+
+def build_features(backbone: Backbone) -> tuple[nn.Sequential, int]:
+    """The backbone without its output layer, and the width of its output."""
+    return _FEATURES[backbone.kind](backbone)
 
 
 class MultiHeadNet(MultiTaskModule):
@@ -116,27 +123,3 @@ def count_dense_parameters(model: nn.Module) -> dict[str, int]:
         p.numel() for p in model.parameters() if p.requires_grad and id(p) not in counted
     )
     return {"active": active, "frozen": 0, "total": active}
-
-
-@torch.no_grad()
-def count_packnet_parameters(model: nn.Module) -> dict[str, int]:
-    """Active, frozen and total parameters of a PackNet network.
-
-    Active weights are those owned by a trained task (not pruned away for
-    later tasks); they are also frozen once their task ends. Biases are shared
-    by all tasks, trained on the first one and then frozen.
-    """
-    active = frozen = total = 0
-    for module in model.modules():
-        if not isinstance(module, WeightAndBiasPackNetModule):
-            continue
-        owned = int((module.task_index < module.task_count).sum())
-        active += owned
-        frozen += owned
-        total += module.wrappee.weight.numel()
-        bias = getattr(module.wrappee, "bias", None)
-        if isinstance(bias, nn.Parameter):
-            active += bias.numel()
-            total += bias.numel()
-            frozen += 0 if bias.requires_grad else bias.numel()
-    return {"active": active, "frozen": frozen, "total": total}

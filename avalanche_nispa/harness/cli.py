@@ -1,0 +1,248 @@
+"""Compare NISPA with Avalanche's baselines: ``nispa-bench compare`` (``python -m benchmarks.compare`` from a clone).
+
+Examples::
+
+    # the default demo: bundled 8x8 digits, no download
+    python -m benchmarks.compare
+    # the paper's MLP on Split Fashion-MNIST, three seeds
+    python -m benchmarks.compare --benchmark split_fmnist \\
+        --strategies nispa,naive,ewc,si,mas,lwf,replay,agem,gem,packnet,joint --seeds 0,1,2
+    # "sparsity is necessary": NISPA's accuracy against density
+    python -m benchmarks.compare --benchmark split_fmnist --strategies nispa \\
+        --density-sweep 0.05,0.1,0.2,0.5,1.0
+    # a small λ grid for EWC
+    python -m benchmarks.compare --benchmark split_mnist --strategies ewc \\
+        --grid ewc.ewc_lambda=1e4,1e5,1e6
+    # NISPA as configured and with a larger accuracy-drop threshold
+    python -m benchmarks.compare --benchmark permuted_mnist_10k --strategies nispa \\
+        --grid nispa.accuracy_drop_threshold=default,2.5
+
+Results go to ``--results-dir`` (default ``results_tmp/<benchmark>``):
+``results.md`` / ``results.csv`` / ``results.json`` (mean ± std across seeds),
+``runs.csv`` and ``runs/<label>__seed<k>.json`` (one file per run; a re-run
+skips the runs already there), ``logs/`` (Avalanche's text logs) and
+``plots/``. With ``--density-sweep`` also ``density_sweep.{md,csv,json}``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import shlex
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+from . import strategies as registry
+from .comparison import ComparisonResult, run_comparison
+from .configs import BENCHMARKS, STRATEGIES, BenchmarkConfig, get_config
+from .planning import (
+    RunPlan,
+    apply_overrides,
+    make_plans,
+    parse_assignment,
+    parse_value,
+    results_dir_conflicts,
+)
+
+__all__ = ["COMPARE_PROG", "CommandPlan", "DEFAULT_STRATEGIES", "bench", "main", "plan_command"]
+
+#: How the command names itself in ``--help`` and in the results it writes.
+COMPARE_PROG = "python -m benchmarks.compare"
+
+#: What ``--strategies auto`` runs: the quick-start demo (entries with ``demo``).
+DEFAULT_STRATEGIES = tuple(entry.name for entry in registry.entries() if entry.demo)
+
+#: The strategy ``--density-sweep`` grids over ``density``.
+DENSITY_SWEEP_STRATEGY = next(e.name for e in registry.entries() if e.density_sweep)
+
+
+@dataclass
+class CommandPlan:
+    """What a command line asks for, resolved without running anything."""
+
+    args: argparse.Namespace
+    cfg: BenchmarkConfig
+    seeds: list[int]
+    plans: list[RunPlan]
+    results_dir: Path
+
+
+def _parser(prog: str = COMPARE_PROG) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=prog,
+        description="Compare NISPA with Avalanche's continual-learning baselines "
+        "(task-incremental; same backbone, data and seeds for all).",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="Strategies: " + ", ".join(STRATEGIES) + ". 'auto' = "
+        + ",".join(DEFAULT_STRATEGIES) + "; 'all' = every one.",
+    )
+    parser.add_argument("--benchmark", default="split_digits", choices=list(BENCHMARKS))
+    parser.add_argument(
+        "--strategies",
+        default="auto",
+        help="comma-separated list, 'auto' or 'all' (default: auto)",
+    )
+    parser.add_argument("--seeds", help="comma-separated seeds (default: the benchmark's, 0,1,2)")
+    parser.add_argument("--epochs", type=int, help="epochs per experience for every baseline")
+    parser.add_argument("--results-dir", type=Path, help="default: results_tmp/<benchmark>")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument(
+        "--threads", type=int, help="torch CPU threads (default: 1 on split_digits, else torch's)"
+    )
+    parser.add_argument("--data-root", help="data set root passed to the benchmark builder")
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        type=parse_assignment,
+        metavar="KEY=VALUE",
+        help="override a setting: lr=0.01, ewc.ewc_lambda=1e5, backbone.hidden_sizes=256,256",
+    )
+    parser.add_argument(
+        "--grid",
+        action="append",
+        default=[],
+        type=parse_assignment,
+        metavar="STRATEGY.KEY=V1,V2",
+        help="run every value (one row each), e.g. ewc.ewc_lambda=1e4,1e5,1e6; "
+        "'default' is the configured value (its row keeps the plain name)",
+    )
+    parser.add_argument(
+        "--density-sweep",
+        metavar="D1,D2,...",
+        help="NISPA at each density (table and plot), e.g. 0.05,0.1,0.2,0.5,1.0",
+    )
+    parser.add_argument("--rerun", action="store_true", help="redo runs already finished")
+    parser.add_argument(
+        "--replace",
+        action="store_true",
+        help="allow dropping rows of the results directory's table and replacing "
+        "stored runs made with other settings (refused by default)",
+    )
+    parser.add_argument("--no-plots", action="store_true")
+    parser.add_argument(
+        "--show-config", action="store_true", help="print the resolved settings and exit"
+    )
+    return parser
+
+
+def _strategies(text: str, density_sweep: bool) -> list[str]:
+    if text == "auto":
+        return [DENSITY_SWEEP_STRATEGY] if density_sweep else list(DEFAULT_STRATEGIES)
+    if text == "all":
+        return list(STRATEGIES)
+    names = [s.strip() for s in text.split(",") if s.strip()]
+    unknown = [s for s in names if s not in STRATEGIES]
+    if unknown:
+        raise SystemExit(
+            f"error: unknown strategies {', '.join(unknown)}; known: {', '.join(STRATEGIES)}"
+        )
+    return names
+
+
+def plan_command(argv: Sequence[str], prog: str = COMPARE_PROG) -> CommandPlan:
+    """The configuration and run plans of a command line; nothing runs or loads data."""
+    args = _parser(prog).parse_args(list(argv))
+    cfg = get_config(args.benchmark)
+    overrides = [(k, parse_value(v)) for k, v in args.overrides]
+    if args.epochs is not None:
+        overrides.append(("epochs", args.epochs))
+    try:
+        cfg = apply_overrides(cfg, overrides)
+    except (ValueError, TypeError) as err:
+        raise SystemExit(f"error: {err}") from None
+    strategies = _strategies(args.strategies, bool(args.density_sweep))
+    grids = list(args.grid)
+    if args.density_sweep:
+        grids.append((f"{DENSITY_SWEEP_STRATEGY}.density", args.density_sweep))
+    seeds = list(cfg.default_seeds)
+    if args.seeds:
+        seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
+    try:
+        plans = make_plans(cfg, strategies, seeds, grids)
+    except (ValueError, KeyError, TypeError) as err:
+        message = err.args[0] if isinstance(err, KeyError) else err
+        raise SystemExit(f"error: {message}") from None
+    results_dir = args.results_dir or Path("results_tmp") / cfg.name
+    return CommandPlan(args, cfg, seeds, plans, results_dir)
+
+
+def main(
+    argv: Optional[Sequence[str]] = None, prog: str = COMPARE_PROG
+) -> Optional[ComparisonResult]:
+    """The command line; returns the comparison (None with ``--show-config``)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    planned = plan_command(argv, prog)
+    args, cfg, plans, results_dir = planned.args, planned.cfg, planned.plans, planned.results_dir
+    if args.show_config:
+        shown = {plan.label: plan.hparams for plan in plans}
+        print(json.dumps({"benchmark": cfg.name, "backbone": dataclasses.asdict(cfg.backbone),
+                          "seeds": planned.seeds, "strategies": shown}, indent=2, default=repr))
+        return None
+
+    import torch
+
+    from . import runner
+
+    threads = args.threads or cfg.threads
+    if threads:
+        torch.set_num_threads(threads)
+    conflicts = results_dir_conflicts(cfg, plans, results_dir, rerun=args.rerun)
+    if conflicts and not args.replace:
+        raise SystemExit(
+            "error: nothing was run, because this command would overwrite results:\n  - "
+            + "\n  - ".join(conflicts)
+            + "\nUse another --results-dir, add the missing strategies or grid values "
+            "(the finished runs are reused), or pass --replace to overwrite."
+        )
+    command = f"{prog} " + " ".join(shlex.quote(a) for a in argv)
+    try:
+        result = run_comparison(
+            cfg,
+            plans,
+            results_dir=results_dir,
+            benchmark_factory=lambda seed: runner.load_benchmark(cfg, seed, root=args.data_root),
+            device=args.device,
+            rerun=args.rerun,
+            plots=not args.no_plots,
+            density_sweep=bool(args.density_sweep),
+            command=command,
+            extra_context={
+                "seeds": planned.seeds,
+                "device": args.device,
+                "threads": torch.get_num_threads(),
+            },
+        )
+    except FileNotFoundError as err:
+        raise SystemExit(f"error: {err}") from None
+    from .report import markdown_density_table, markdown_table
+
+    print(f"{cfg.description}\n")
+    print(markdown_table(result.rows))
+    if args.density_sweep:
+        print(markdown_density_table(result.rows))
+    done, skipped = len(result.outcome.executed), len(result.outcome.skipped)
+    print(f"{done} run(s) done, {skipped} already finished; results in {results_dir}/")
+    return result
+
+
+def bench(argv: Optional[Sequence[str]] = None) -> int:
+    """``nispa-bench compare ...`` / ``nispa-bench speed ...``: the installed command."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    commands = {"compare": "compare the strategies (as python -m benchmarks.compare)",
+                "speed": "NISPA's speed and memory against Naive (as python -m benchmarks.speed)"}
+    if not argv or argv[0] not in commands:
+        usage = "\n".join(f"  {name:<8} {text}" for name, text in commands.items())
+        print(f"usage: nispa-bench {{{','.join(commands)}}} ...\n\n{usage}", file=sys.stderr)
+        return 0 if argv[:1] in (["-h"], ["--help"]) else 2
+    if argv[0] == "speed":
+        from .speed import main as speed_main
+
+        return speed_main(argv[1:], prog="nispa-bench speed")
+    main(argv[1:], prog="nispa-bench compare")
+    return 0

@@ -1,0 +1,238 @@
+"""From settings to runs: overrides, grids, run plans, and what a sweep would replace.
+
+A run is identified by its label (the row), its seed and its fingerprint, a
+digest of everything that determines its result (benchmark, backbone, strategy,
+seed and the flat hyperparameters dict). A stored run is reused while its
+fingerprint matches, so this module is also what decides that re-running a
+committed command runs nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import dataclasses
+import hashlib
+import itertools
+import json
+import re
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Optional
+
+from .configs import STRATEGIES, BenchmarkConfig
+from .params import Training
+
+__all__ = [
+    "GRID_DEFAULT",
+    "PROTOCOL",
+    "RunPlan",
+    "SHARED_KEYS",
+    "apply_overrides",
+    "file_stem",
+    "make_plans",
+    "parse_assignment",
+    "parse_value",
+    "read_record",
+    "results_dir_conflicts",
+]
+
+#: Version of the measurement protocol; stored runs of another version are redone.
+PROTOCOL = 1
+
+#: Keys ``--set KEY=VALUE`` may give every strategy: the training settings, and
+#: the SGD momentum that the dense baselines' optimizer reads.
+SHARED_KEYS = Training.keys()
+
+#: A grid value meaning "the benchmark's configured value" (row without a suffix).
+GRID_DEFAULT = "default"
+
+
+def file_stem(label: str) -> str:
+    """``label`` as a file name part, safe on every file system."""
+    return re.sub(r"[^A-Za-z0-9.=_-]+", "_", label).strip("_")
+
+
+def read_record(path: Path) -> Optional[dict[str, Any]]:
+    """The JSON at ``path``, or None when it is missing or unreadable."""
+    try:
+        with open(path) as handle:
+            return json.load(handle)
+    except (OSError, ValueError):
+        return None
+
+
+@dataclass
+class RunPlan:
+    """One run to do: a strategy (possibly a variant of it) and a seed.
+
+    Attributes:
+        label: the row it belongs to, e.g. ``"ewc"`` or ``"nispa(density=0.05)"``.
+        strategy: the strategy's name (a registered one).
+        seed: the seed of the run (model init, data order, and the benchmark
+            builder's own seed where it takes one).
+        hparams: the strategy's full flat hyperparameters.
+    """
+
+    label: str
+    strategy: str
+    seed: int
+    hparams: dict[str, Any]
+
+    @property
+    def stem(self) -> str:
+        """File name stem of the run, safe on every file system."""
+        return f"{file_stem(self.label)}__seed{self.seed}"
+
+    def fingerprint(self, cfg: BenchmarkConfig) -> str:
+        """A digest of everything that determines the run's result."""
+        identity = {
+            "protocol": PROTOCOL,
+            "benchmark": cfg.name,
+            "builder_kwargs": cfg.builder_kwargs,
+            "backbone": asdict(cfg.backbone),
+            "n_classes": cfg.n_classes,
+            "strategy": self.strategy,
+            "seed": self.seed,
+            "hparams": self.hparams,
+        }
+        text = json.dumps(identity, sort_keys=True, default=repr)
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def parse_value(text: str) -> Any:
+    """A Python literal (``1e4``, ``(400, 400)``, ``None``, ``True``) or the text."""
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return text
+
+
+def parse_assignment(text: str) -> tuple[str, str]:
+    """``"key=value"`` -> ``("key", "value")``, with a clear error otherwise."""
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip():
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    return key.strip(), value.strip()
+
+
+def apply_overrides(cfg: BenchmarkConfig, overrides: Sequence[tuple[str, Any]]) -> BenchmarkConfig:
+    """``cfg`` with settings replaced, each checked against its typed field.
+
+    Keys: ``epochs`` / ``lr`` / any common training key (all strategies that
+    do not set it themselves), ``<strategy>.<key>`` (that strategy only),
+    ``backbone.<field>`` (the shared network).
+    """
+    training = cfg.training
+    strategies = dict(cfg.strategies)
+    scoped = {name: dict(values) for name, values in cfg.scoped_training.items()}
+    backbone = cfg.backbone
+    for key, value in overrides:
+        head, _, tail = key.partition(".")
+        if not tail:
+            if key not in SHARED_KEYS:
+                raise ValueError(
+                    f"cannot set {key!r} for every strategy: the shared keys are "
+                    f"{', '.join(SHARED_KEYS)}; set a strategy's own key as "
+                    f"<strategy>.{key} (e.g. ewc.{key})"
+                )
+            training = training.updated(**{key: value})
+        elif head == "backbone":
+            if tail == "hidden_sizes" and isinstance(value, int):
+                value = (value,)
+            backbone = dataclasses.replace(backbone, **{tail: value})
+        elif head in strategies:
+            try:
+                cfg.check_key(head, tail, value)
+            except KeyError as err:
+                raise ValueError(f"cannot set {key!r}: {err.args[0]}") from None
+            if tail in strategies[head].keys():
+                strategies[head] = strategies[head].updated(**{tail: value})
+            else:
+                scoped.setdefault(head, {})[tail] = value
+        else:
+            raise ValueError(
+                f"cannot set {key!r}: {head!r} is neither 'backbone' nor a strategy "
+                f"({', '.join(strategies)})"
+            )
+    return dataclasses.replace(
+        cfg, training=training, strategies=strategies, scoped_training=scoped, backbone=backbone
+    )
+
+
+def _grid_label(strategy: str, assignment: dict[str, str]) -> str:
+    inner = ",".join(f"{k}={v}" for k, v in assignment.items())
+    return f"{strategy}({inner})"
+
+
+def make_plans(
+    cfg: BenchmarkConfig,
+    strategies: Sequence[str],
+    seeds: Sequence[int],
+    grids: Sequence[tuple[str, str]] = (),
+) -> list[RunPlan]:
+    """One run plan per (strategy or grid variant, seed), strategies in order.
+
+    Args:
+        grids: ``("<strategy>.<key>", "v1,v2,...")`` pairs; a strategy with grids
+            runs every combination of its values instead of its configuration.
+            The value ``default`` stands for the configured value, so that
+            ``nispa.lr=default,0.003`` gives the rows ``nispa`` (the same runs
+            as without a grid) and ``nispa(lr=0.003)``. A strategy named only
+            in a grid is added to ``strategies``. Values are type-checked
+            against the strategy's settings (KeyError / TypeError otherwise).
+    """
+    per_strategy: dict[str, dict[str, list[str]]] = {}
+    for key, values in grids:
+        strategy, _, name = key.partition(".")
+        if strategy not in STRATEGIES or not name:
+            raise ValueError(f"a grid key must be <strategy>.<key>, got {key!r}")
+        per_strategy.setdefault(strategy, {})[name] = [v for v in values.split(",") if v]
+    order = list(strategies) + [s for s in per_strategy if s not in strategies]
+    plans = []
+    for strategy in order:
+        grid = per_strategy.get(strategy)
+        if grid:
+            names = list(grid)
+            variants = [dict(zip(names, combo)) for combo in itertools.product(*grid.values())]
+        else:
+            variants = [{}]
+        for variant in variants:
+            variant = {k: v for k, v in variant.items() if v != GRID_DEFAULT}
+            overrides = {k: parse_value(v) for k, v in variant.items()}
+            hparams = cfg.hparams(strategy, overrides)
+            label = _grid_label(strategy, variant) if variant else strategy
+            plans += [RunPlan(label, strategy, seed, hparams) for seed in seeds]
+    return plans
+
+
+def results_dir_conflicts(
+    cfg: BenchmarkConfig, plans: Sequence[RunPlan], results_dir: Path, *, rerun: bool = False
+) -> list[str]:
+    """What running ``plans`` into ``results_dir`` would replace without being asked.
+
+    Two things: the rows of the directory's current table that these plans do
+    not produce (the table is rewritten from this command's runs only), and,
+    unless ``rerun``, stored runs with the same file name but other settings
+    (a finished run is kept only while its settings match).
+    """
+    problems = []
+    table = read_record(Path(results_dir) / "results.json")
+    if table is not None:
+        wanted = {plan.label for plan in plans}
+        dropped = [row["label"] for row in table.get("rows", []) if row["label"] not in wanted]
+        if dropped:
+            problems.append(
+                f"{results_dir}/results.md lists {', '.join(dropped)}, which this "
+                "command does not run; its table would lose those rows"
+            )
+    if not rerun:
+        for plan in plans:
+            record = read_record(Path(results_dir) / "runs" / f"{plan.stem}.json")
+            if record is not None and record.get("fingerprint") != plan.fingerprint(cfg):
+                problems.append(
+                    f"{results_dir}/runs/{plan.stem}.json was made with other settings "
+                    "and would be replaced"
+                )
+    return problems

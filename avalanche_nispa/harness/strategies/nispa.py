@@ -1,0 +1,132 @@
+"""NISPA (this library's strategy) and ``nispa_original`` (the official code's choices).
+
+NISPA trains a sparse network (:class:`~avalanche_nispa.models.NISPAMLP` or
+:class:`~avalanche_nispa.models.NISPACNN` at ``density``) in phases until its stop
+rule fires, so it has no epoch budget (``epochs`` is None). Its hyperparameters are
+the paper's (spec §4, official scripts); the model takes ``density``,
+``num_classes`` and ``dense_first_conv``, the strategy every other one, as
+keyword arguments: ``NISPA(model=..., optimizer=..., **kwargs)``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Mapping, Optional
+
+from torch import nn
+
+from avalanche_nispa import NISPA, count_parameters, unit_state_summary
+from avalanche_nispa.models import NISPACNN, NISPAMLP
+
+from ..entry import BuiltStrategy, StrategyEntry, make_optimizer
+from ..params import Backbone, Hyperparameters, Training, omitted_when_none
+
+__all__ = ["ENTRIES", "NISPAParams"]
+
+
+@dataclass(frozen=True)
+class NISPAParams(Hyperparameters):
+    epochs: Optional[int] = None  # NISPA trains in phases until its stop rule fires
+    density: float = 0.2  # spec §3: EF-MNIST MLP at 20 % (prune_perc 80)
+    lr: float = 0.01  # spec §4: Adam lr 0.01 (EF-MNIST script)
+    batch_size: int = 512  # spec §4
+    eval_batch_size: int = 1024  # spec §4: test batch = 2 x train batch
+    phase_epochs: int = 5  # spec §4: e = 5
+    accuracy_drop_threshold: float = 0.75  # spec §4: a_f = 0.75
+    tau_schedule: str = "cosine"  # spec §4
+    tau_param: float = 30.0  # spec §4: k = 30
+    max_phases: Optional[int] = None  # official code: stop only on a_f or tau <= 5 % (<= 26 phases)
+    validation_fraction: float = 0.1  # spec §4: 10 % of each task's train split
+    growth_init: str = "normal"  # spec §4: --grow_init normal
+    rewire_algo: str = "full_random"  # spec §4: --rewire_algo full_random
+    mode: str = "clean"  # our default; "original" reproduces the official code
+    num_classes: Optional[int] = None  # let NISPAMLP choose its output layout
+    cache_data: bool = True  # the builders' transforms are deterministic (spec §4: no augmentation)
+    dense_first_conv: Optional[bool] = omitted_when_none()  # CNN only (spec §3: skip_first)
+
+
+#: NISPA's settings that go to the model rather than to the strategy.
+_MODEL_KEYS = ("density", "num_classes", "dense_first_conv")
+
+
+def _mlp(backbone: Backbone, model_kwargs: dict[str, Any]) -> nn.Module:
+    model_kwargs.pop("dense_first_conv", None)
+    return NISPAMLP(
+        input_size=math.prod(backbone.input_shape),
+        hidden_sizes=tuple(backbone.hidden_sizes),
+        **model_kwargs,
+    )
+
+
+def _cnn(backbone: Backbone, model_kwargs: dict[str, Any]) -> nn.Module:
+    return NISPACNN(
+        in_channels=backbone.input_shape[0], input_size=backbone.input_shape[1], **model_kwargs
+    )
+
+
+#: The sparse model of each backbone kind.
+_MODELS = {"mlp": _mlp, "cnn": _cnn}
+
+
+class NISPAEntry(StrategyEntry):
+    name = "nispa"
+    order = 0
+    demo = True
+    density_sweep = True
+    plot_marker = "*"
+    defaults = NISPAParams()
+
+    def build(
+        self, backbone: Backbone, n_classes: int, hp: Mapping[str, Any], n_experiences: int,
+        kwargs: dict[str, Any],
+    ) -> BuiltStrategy:
+        params = NISPAParams.from_dict(hp).as_dict()
+        model_kwargs = {key: params.pop(key) for key in _MODEL_KEYS if key in params}
+        for key in Training.keys():
+            params.pop(key, None)  # the training budget is in kwargs and the optimizer
+        model = _MODELS[backbone.kind](backbone, model_kwargs)
+        kwargs.pop("train_epochs", None)  # NISPA trains in phases until its stop rule fires
+        strategy = NISPA(
+            model=model,
+            optimizer=make_optimizer(Training.from_dict(hp), model.parameters()),
+            **kwargs,
+            **params,
+        )
+        return BuiltStrategy(self, strategy, model, None)
+
+    def count_parameters(self, model: nn.Module) -> dict[str, int]:
+        counts = count_parameters(model)
+        return {key: int(counts[key]) for key in ("active", "frozen", "total")}
+
+    def epochs_trained(self, built: BuiltStrategy, n_trained: int) -> list[int]:
+        history = getattr(built.strategy, "phase_history", None) or []
+        return [int(entry["epochs"]) for entry in history]
+
+    def experience_details(self, built: BuiltStrategy) -> Any:
+        return list(unit_state_summary(built.model))
+
+    def run_details(self, built: BuiltStrategy, per_experience: list[Any]) -> Any:
+        return {
+            "phase_history": getattr(built.strategy, "phase_history", None),
+            "unit_states": per_experience,
+        }
+
+
+class NISPAOriginalEntry(NISPAEntry):
+    """The benchmark's NISPA settings with the official code's choices."""
+
+    name = "nispa_original"
+    order = 10
+    demo = False
+    density_sweep = False
+
+    def params_for(
+        self, overrides: Mapping[str, Mapping[str, Any]], n_classes: int
+    ) -> Hyperparameters:
+        nispa = NISPAEntry().params_for(overrides, n_classes)
+        original = nispa.updated(mode="original", num_classes=n_classes)
+        return original.updated(**overrides.get(self.name, {}))
+
+
+ENTRIES = (NISPAEntry(), NISPAOriginalEntry())
