@@ -3,9 +3,10 @@
 NISPA trains a sparse network (:class:`~avalanche_nispa.models.NISPAMLP` or
 :class:`~avalanche_nispa.models.NISPACNN` at ``density``) in phases until its stop
 rule fires, so it has no epoch budget (``epochs`` is None). Its hyperparameters are
-the paper's (spec §4, official scripts); the model takes ``density``,
-``num_classes`` and ``dense_first_conv``, the strategy every other one, as
-keyword arguments: ``NISPA(model=..., optimizer=..., **kwargs)``.
+the paper's (spec §4, official scripts), read from ``NISPAConfig.preset("paper")``;
+the model takes ``density``, ``num_classes`` and ``dense_first_conv``, the strategy
+the others as one :class:`~avalanche_nispa.NISPAConfig`:
+``NISPA(model=..., optimizer=..., config=NISPAConfig(...))``.
 """
 
 from __future__ import annotations
@@ -16,13 +17,15 @@ from typing import Any, Mapping, Optional
 
 from torch import nn
 
-from avalanche_nispa import NISPA, count_parameters, unit_state_summary
+from avalanche_nispa import NISPA, NISPAConfig, count_parameters, unit_state_summary
 from avalanche_nispa.models import NISPACNN, NISPAMLP
 
 from ..entry import BuiltStrategy, StrategyEntry, make_optimizer
 from ..params import Backbone, Hyperparameters, Training, omitted_when_none
 
 __all__ = ["ENTRIES", "NISPAParams"]
+
+_PAPER = NISPAConfig.preset("paper")
 
 
 @dataclass(frozen=True)
@@ -32,15 +35,15 @@ class NISPAParams(Hyperparameters):
     lr: float = 0.01  # spec §4: Adam lr 0.01 (EF-MNIST script)
     batch_size: int = 512  # spec §4
     eval_batch_size: int = 1024  # spec §4: test batch = 2 x train batch
-    phase_epochs: int = 5  # spec §4: e = 5
-    accuracy_drop_threshold: float = 0.75  # spec §4: a_f = 0.75
-    tau_schedule: str = "cosine"  # spec §4
-    tau_param: float = 30.0  # spec §4: k = 30
-    max_phases: Optional[int] = None  # official code: stop only on a_f or tau <= 5 % (<= 26 phases)
-    validation_fraction: float = 0.1  # spec §4: 10 % of each task's train split
-    growth_init: str = "normal"  # spec §4: --grow_init normal
-    rewire_algo: str = "full_random"  # spec §4: --rewire_algo full_random
-    mode: str = "clean"  # our default; "original" reproduces the official code
+    phase_epochs: int = _PAPER.phase_epochs  # spec §4: e = 5
+    accuracy_drop_threshold: float = _PAPER.accuracy_drop_threshold  # spec §4: a_f = 0.75
+    tau_schedule: str = _PAPER.tau_schedule  # spec §4
+    tau_param: float = _PAPER.tau_param  # spec §4: k = 30
+    max_phases: Optional[int] = _PAPER.max_phases  # official code: stop only on a_f or tau <= 5 % (<= 26 phases)
+    validation_fraction: float = _PAPER.validation_fraction  # spec §4: 10 % of each task's train split
+    growth_init: str = _PAPER.growth_init  # spec §4: --grow_init normal
+    rewire_algo: str = _PAPER.rewire_algo  # spec §4: --rewire_algo full_random
+    mode: str = _PAPER.mode  # our default; "original" reproduces the official code
     num_classes: Optional[int] = None  # let NISPAMLP choose its output layout
     cache_data: bool = True  # the builders' transforms are deterministic (spec §4: no augmentation)
     dense_first_conv: Optional[bool] = omitted_when_none()  # CNN only (spec §3: skip_first)
@@ -90,8 +93,8 @@ class NISPAEntry(StrategyEntry):
         strategy = NISPA(
             model=model,
             optimizer=make_optimizer(Training.from_dict(hp), model.parameters()),
+            config=NISPAConfig(**params),
             **kwargs,
-            **params,
         )
         return BuiltStrategy(self, strategy, model, None)
 
