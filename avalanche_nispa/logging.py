@@ -12,19 +12,41 @@ from __future__ import annotations
 import csv
 import os
 from pathlib import Path
-from typing import Union
+from typing import Tuple, Union
 
 from avalanche.logging import BaseLogger
 
-__all__ = ["UnitStateCSVLogger"]
+__all__ = ["UnitStateCSVLogger", "split_metric_name"]
 
 _FIELDS = ("metric", "experience", "layer", "value", "x")
 
 
+def split_metric_name(name: str) -> Tuple[str, str]:
+    """``(metric, layer)`` of a ``NISPA_*`` metric name:
+    ``"NISPA_stable/train_phase/train_stream/body.1"`` gives ``("NISPA_stable", "body.1")``,
+    ``"NISPA_phases/train_phase/train_stream"`` gives ``("NISPA_phases", "")``."""
+    metric, *rest = name.split("/", 3)
+    return metric, rest[2] if len(rest) == 3 else ""
+
+
 class UnitStateCSVLogger(BaseLogger):
-    """Appends every ``NISPA_*`` metric value as a row of ``<log_folder>/nispa_state.csv``
-    (``metric, experience, layer, value, x``). An existing file is appended to, never
-    overwritten."""
+    """Appends every ``NISPA_*`` metric value as a row of ``<log_folder>/nispa_state.csv``.
+
+    Columns:
+
+    * ``metric``: the metric, e.g. ``NISPA_stable``, ``NISPA_phases``;
+    * ``experience``: the experience the value was measured after, counted from 0 in
+      training order (``x - 1``; Avalanche's experience id when the stream is
+      trained in order);
+    * ``layer``: the masked layer (``body.1``, ..., ``head`` for the head of the
+      task just trained), empty for the whole-model metrics (parameter counts,
+      phases, final τ);
+    * ``value``;
+    * ``x``: the metric's x position, the number of experiences trained so far (the
+      step TensorBoard plots it at).
+
+    An existing file is appended to, never overwritten.
+    """
 
     def __init__(self, log_folder: Union[str, os.PathLike] = "csvlogs") -> None:
         super().__init__()
@@ -34,11 +56,9 @@ class UnitStateCSVLogger(BaseLogger):
             with self.path.open("w", newline="") as handle:
                 csv.writer(handle).writerow(_FIELDS)
 
-    def log_single_metric(self, name, value, x_plot) -> None:
+    def log_single_metric(self, name: str, value: object, x_plot: int) -> None:
         if not name.startswith("NISPA_"):
             return
-        metric, *rest = name.split("/")
-        experience = next((part for part in rest if part.startswith("Exp")), "")
-        layer = rest[-1] if rest and not rest[-1].startswith("Exp") else ""
+        metric, layer = split_metric_name(name)
         with self.path.open("a", newline="") as handle:
-            csv.writer(handle).writerow((metric, experience, layer, value, x_plot))
+            csv.writer(handle).writerow((metric, x_plot - 1, layer, value, x_plot))

@@ -1,6 +1,8 @@
 """Publishes NISPA's unit states and phase statistics through Avalanche's evaluator,
-so every logger (TextLogger, CSVLogger, TensorBoard, ...) receives them."""
+so every logger (TextLogger, TensorBoard, W&B, ...) receives them."""
 from __future__ import annotations
+
+from typing import Optional
 
 from avalanche.evaluation.metric_results import MetricValue
 
@@ -8,19 +10,33 @@ from ..algorithm.units import count_parameters, unit_state_summary
 from ._common import current_task_label, require_sparse_net
 from .base import NISPAPlugin
 
-__all__ = ["UnitStateReporter"]
+__all__ = ["HEAD", "UnitStateReporter", "metric_name"]
 
 _LAYER_KEYS = ("stable", "candidate", "plastic", "live_connections", "frozen_connections", "density")
+_PREFIX = "train_phase/train_stream"
+HEAD = "head"
+"""Layer name under which the head of the task just trained is reported."""
+
+
+def metric_name(key: str, layer: Optional[str] = None) -> str:
+    """The name ``UnitStateReporter`` publishes ``key`` under, e.g.
+    ``metric_name("stable", "body.1") == "NISPA_stable/train_phase/train_stream/body.1"``
+    and ``metric_name("phases") == "NISPA_phases/train_phase/train_stream"``."""
+    name = f"NISPA_{key}/{_PREFIX}"
+    return name if layer is None else f"{name}/{layer}"
 
 
 class UnitStateReporter(NISPAPlugin):
     """At the end of every experience, publish per layer the numbers of stable,
     candidate and plastic units, live and frozen connections and density, the active /
-    frozen parameter counts, and (inside NISPA) the phases trained and the final τ.
+    frozen / total parameter counts, and (inside NISPA) the phases trained and the
+    final τ.
 
-    Names follow Avalanche's ``<Metric>/<phase>/<stream>/...`` pattern, e.g.
-    ``NISPA_stable/train_phase/train_stream/Exp001/body.1``; the x position is the
-    number of finished training experiences.
+    As with Avalanche's own metrics, each name is one curve and the x position
+    (TensorBoard's step) is the number of experiences trained so far, so the name
+    holds no experience: ``NISPA_stable/train_phase/train_stream/body.1``,
+    ``NISPA_phases/train_phase/train_stream`` (see :func:`metric_name`). The hidden
+    layers keep their module names; the head of the task just trained is ``head``.
     """
 
     def after_training_exp(self, strategy, **kwargs) -> None:
@@ -28,20 +44,21 @@ class UnitStateReporter(NISPAPlugin):
         if evaluator is None:
             return
         model = require_sparse_net(strategy.model, type(self).__name__)
-        exp = strategy.experience.current_experience
+        task = current_task_label(strategy)
+        current_head = None if task is None else f"heads.{task}"
         x = strategy.clock.train_exp_counter + 1
-        prefix = f"train_phase/train_stream/Exp{exp:03d}"
 
         def publish(name: str, value: float) -> None:
             evaluator.publish_metric_value(MetricValue(self, name, value, x))
 
-        for row in unit_state_summary(model, current_task_label(strategy)):
+        for row in unit_state_summary(model, task):
+            layer = HEAD if row["layer"] == current_head else row["layer"]
             for key in _LAYER_KEYS:
-                publish(f"NISPA_{key}/{prefix}/{row['layer']}", row[key])
+                publish(metric_name(key, layer), row[key])
         for key, value in count_parameters(model).items():
-            publish(f"NISPA_{key}_parameters/{prefix}", value)
+            publish(metric_name(f"{key}_parameters"), value)
         history = getattr(strategy, "phase_history", None)
         if history:
             last = history[-1]
-            publish(f"NISPA_phases/{prefix}", last["phases"])
-            publish(f"NISPA_final_tau/{prefix}", last["final_tau"])
+            publish(metric_name("phases"), last["phases"])
+            publish(metric_name("final_tau"), last["final_tau"])

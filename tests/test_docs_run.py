@@ -1,0 +1,256 @@
+"""Every code block of README.md and every script in examples/ runs, offline, on
+small data.
+
+The code runs exactly as the user reads it; the only patches shrink the work:
+
+* Avalanche's MNIST loader keeps ``_TRAIN_PER_CLASS`` training and
+  ``_TEST_PER_CLASS`` test images of each digit (the files are the real ones,
+  found through ``NISPA_DATA_DIR``, unpacked once per session into a temporary
+  ``NISPA_CACHE_DIR``);
+* in README blocks, ``avalanche_nispa.NISPA`` is built with ``max_phases=2,
+  phase_epochs=1``; examples get their documented quick-run options instead;
+* any torchvision download raises, so a block that would need the network fails.
+
+Blocks are found by parsing README.md: a ``python`` block needs a runner below
+(keyed by its section heading), and every line of a ``bash`` block is either a
+``python examples/...`` command (run here) or listed in ``NOT_RUN`` with the
+reason, so a new block or line cannot be skipped silently.
+"""
+from __future__ import annotations
+
+import re
+import runpy
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Dict, List
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+README = REPO / "README.md"
+EXAMPLES = REPO / "examples"
+
+_TRAIN_PER_CLASS = 60
+_TEST_PER_CLASS = 20
+
+_HARNESS = "runs the comparison harness on a whole benchmark (minutes to hours)"
+_BUILDS_VENV = "builds .venv from the constraints file, then "
+NOT_RUN: Dict[str, str] = {
+    "bash scripts/demo.sh": _BUILDS_VENV + _HARNESS,
+    "bash scripts/test.sh": _BUILDS_VENV + "runs this test suite (recursion)",
+    "bash scripts/demo.sh --benchmark split_mnist": _BUILDS_VENV + _HARNESS,
+    "NISPA_DATA_DIR=~/data bash scripts/demo.sh --benchmark split_mnist": _BUILDS_VENV + _HARNESS,
+    ".venv/bin/python -m benchmarks.compare --benchmark split_mnist": _HARNESS,
+    ".venv/bin/python -m benchmarks.compare --benchmark ef_mnist": _HARNESS + "; no EMNIST here",
+    ".venv/bin/python -m benchmarks.compare --benchmark split_mnist --data-root ~/data/mnist": _HARNESS,
+    ".venv/bin/python -m benchmarks.compare --benchmark split_mnist --strategies all --seeds 0,1,2 "
+    "--threads 1 --results-dir benchmarks/results/split_mnist": _HARNESS,
+    ".venv/bin/python -m benchmarks.compare --benchmark permuted_mnist_10k --strategies all "
+    "--grid nispa.accuracy_drop_threshold=default,2.5 --seeds 0,1,2 --threads 1": _HARNESS,
+    ".venv/bin/python -m benchmarks.compare --benchmark permuted_mnist --strategies all --seeds 0,1,2": _HARNESS,
+    ".venv/bin/python -m benchmarks.compare --benchmark split_fmnist --strategies nispa "
+    "--density-sweep 0.05,0.1,0.2,0.5,1.0 --seeds 0": _HARNESS,
+    ".venv/bin/python -m benchmarks.speed --seeds 0": "times every strategy in its own process (minutes)",
+}
+"""README shell lines deliberately not run, with the reason."""
+
+_EXAMPLE_COMMAND = re.compile(
+    r"^(?P<env>(?:\w+=\S+ )*)(?:\.venv/bin/)?python examples/(?P<script>\w+\.py)(?P<args>(?: \S+)*)$"
+)
+
+EXAMPLE_ARGV: Dict[str, List[str]] = {
+    "load_benchmarks.py": [],  # the embedded 8x8 digits
+    "quickstart.py": ["--max-phases", "2", "--phase-epochs", "1"],  # its documented quick run
+}
+"""How each script of examples/ is run here (as ``__main__``)."""
+
+
+@dataclass(frozen=True)
+class Block:
+    """One fenced code block of the README."""
+
+    heading: str
+    language: str
+    code: str
+
+
+def readme_blocks(text: str) -> List[Block]:
+    """The fenced code blocks of ``text``, each with the heading of its section."""
+    blocks, heading, fence = [], "", None
+    for line in text.splitlines():
+        if fence is None:
+            if line.startswith("#"):
+                heading = line.lstrip("#").strip()
+            elif line.startswith("```"):
+                fence, body = line[3:].strip(), []
+        elif line.startswith("```"):
+            blocks.append(Block(heading, fence, "\n".join(body) + "\n"))
+            fence = None
+        else:
+            body.append(line)
+    assert fence is None, "unclosed code block in README.md"
+    return blocks
+
+
+BLOCKS = readme_blocks(README.read_text(encoding="utf-8"))
+
+
+def shell_lines() -> List[str]:
+    """Every command line of the README's bash blocks (comments dropped)."""
+    return [line.strip() for block in BLOCKS if block.language == "bash"
+            for line in block.code.splitlines()
+            if line.strip() and not line.strip().startswith("#")]
+
+
+def run_script(path: Path, argv: List[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Run ``path`` as ``__main__`` with ``argv``; it must exit with status 0."""
+    monkeypatch.setattr(sys, "argv", [str(path), *argv])
+    try:
+        runpy.run_path(str(path), run_name="__main__")
+    except SystemExit as stop:
+        assert stop.code in (0, None), f"{path.name} {argv} exited with {stop.code}"
+
+
+# --------------------------------------------------------------------------- #
+# Small data, offline
+
+
+@pytest.fixture(scope="session")
+def unpacked_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A session-wide ``NISPA_CACHE_DIR``: the IDX files are unpacked once."""
+    return tmp_path_factory.mktemp("nispa_cache")
+
+
+@pytest.fixture
+def small_mnist(isolated_data_env, shared_data_dir, unpacked_cache, monkeypatch, tmp_path) -> Path:
+    """A fresh HOME (no ~/.avalanche data), ``NISPA_DATA_DIR`` set to the real IDX
+    files, downloads forbidden, Avalanche's MNIST cut to a few hundred images.
+    The working directory is a temporary one; returns the data directory."""
+    import torch
+    import torchvision.datasets.mnist as tv_mnist
+    from avalanche.benchmarks.classic import cmnist
+
+    monkeypatch.setenv("NISPA_DATA_DIR", str(shared_data_dir))
+    monkeypatch.setenv("NISPA_CACHE_DIR", str(unpacked_cache))
+    monkeypatch.chdir(tmp_path)
+
+    def no_download(*args, **kwargs):
+        raise RuntimeError("a documented block tried to download MNIST")
+
+    monkeypatch.setattr(tv_mnist, "download_and_extract_archive", no_download)
+    real_loader = cmnist.get_mnist_dataset
+
+    def small_loader(dataset_root):
+        train, test = real_loader(dataset_root)
+        for dataset, per_class in ((train, _TRAIN_PER_CLASS), (test, _TEST_PER_CLASS)):
+            keep = torch.cat([torch.nonzero(dataset.targets == c).flatten()[:per_class]
+                              for c in range(10)]).sort().values
+            dataset.data, dataset.targets = dataset.data[keep], dataset.targets[keep]
+        return train, test
+
+    monkeypatch.setattr(cmnist, "get_mnist_dataset", small_loader)
+    return shared_data_dir
+
+
+@pytest.fixture
+def quick_nispa(monkeypatch) -> None:
+    """``avalanche_nispa.NISPA`` builds strategies with at most 2 phases of 1 epoch."""
+    import avalanche_nispa
+
+    real = avalanche_nispa.NISPA
+
+    def quick(**kwargs):
+        return real(**{**kwargs, "max_phases": 2, "phase_epochs": 1})
+
+    monkeypatch.setattr(avalanche_nispa, "NISPA", quick)
+
+
+# --------------------------------------------------------------------------- #
+# README python blocks
+
+
+def _run_resume_block(code: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Interrupted after two experiences, the block run again resumes at the third."""
+    import avalanche_nispa
+
+    real_save, saves = avalanche_nispa.save_checkpoint, []
+
+    def save_then_crash(strategy, path, **kwargs):
+        real_save(strategy, path, **kwargs)
+        saves.append(path)
+        if len(saves) == 2:
+            raise KeyboardInterrupt
+
+    with monkeypatch.context() as patch:
+        patch.setattr(avalanche_nispa, "save_checkpoint", save_then_crash)
+        with pytest.raises(KeyboardInterrupt):
+            exec(compile(code, "README.md", "exec"), {})
+    assert Path("run.ckpt").is_file()
+    namespace: dict = {}
+    exec(compile(code, "README.md", "exec"), namespace)
+    assert namespace["start"] == 2
+    assert [h["experience"] for h in namespace["strategy"].phase_history] == [0, 1, 2, 3, 4]
+
+
+def _run_pipeline_block(code: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The pipeline trains all five experiences of (the small) Split MNIST."""
+    namespace: dict = {}
+    exec(compile(code, "README.md", "exec"), namespace)
+    benchmark, strategy = namespace["benchmark"], namespace["strategy"]
+    assert sum(len(e.dataset) for e in benchmark.train_stream) == 10 * _TRAIN_PER_CLASS
+    assert len(strategy.phase_history) == 5
+    assert "Top1_Acc_Stream/eval_phase/test_stream/Task004" in strategy.evaluator.get_last_metrics()
+
+
+PYTHON_RUNNERS: Dict[str, Callable[[str, pytest.MonkeyPatch], None]] = {
+    "Resuming runs": _run_resume_block,
+    "Using NISPA in an Avalanche pipeline": _run_pipeline_block,
+}
+"""README section heading -> how its python block is run and checked."""
+
+
+def test_every_readme_block_is_run_or_listed_as_not_run():
+    languages = {block.language for block in BLOCKS}
+    assert languages <= {"python", "bash"}, f"no runner for blocks in {languages - {'python', 'bash'}}"
+    python_headings = [block.heading for block in BLOCKS if block.language == "python"]
+    assert sorted(python_headings) == sorted(PYTHON_RUNNERS), "one python block per runner, and no other"
+    lines = shell_lines()
+    unlisted = [line for line in lines if line not in NOT_RUN and not _EXAMPLE_COMMAND.match(line)]
+    assert not unlisted, f"README shell lines neither run nor listed in NOT_RUN: {unlisted}"
+    assert set(NOT_RUN) <= set(lines), f"NOT_RUN lists lines gone from the README: {set(NOT_RUN) - set(lines)}"
+
+
+@pytest.mark.parametrize("heading", sorted(PYTHON_RUNNERS))
+def test_readme_python_block_runs(heading, small_mnist, quick_nispa, monkeypatch):
+    (block,) = [b for b in BLOCKS if b.language == "python" and b.heading == heading]
+    PYTHON_RUNNERS[heading](block.code, monkeypatch)
+
+
+@pytest.mark.parametrize("line", [line for line in shell_lines() if _EXAMPLE_COMMAND.match(line)])
+def test_readme_example_command_runs(line, small_mnist, monkeypatch, capsys):
+    command = _EXAMPLE_COMMAND.match(line)
+    for assignment in command["env"].split():
+        name, _ = assignment.split("=", 1)
+        assert name == "NISPA_DATA_DIR", f"no stand-in for {name} in {line!r}"
+        monkeypatch.setenv(name, str(small_mnist))  # the README's "~/data"
+    run_script(EXAMPLES / command["script"], command["args"].split(), monkeypatch)
+    assert capsys.readouterr().out.strip()
+
+
+# --------------------------------------------------------------------------- #
+# examples/*.py
+
+
+def test_every_example_has_a_run():
+    assert sorted(p.name for p in EXAMPLES.glob("*.py")) == sorted(EXAMPLE_ARGV)
+
+
+@pytest.mark.parametrize("script", sorted(EXAMPLE_ARGV))
+def test_example_runs_as_main(script, small_mnist, monkeypatch, capsys):
+    run_script(EXAMPLES / script, EXAMPLE_ARGV[script], monkeypatch)
+    out = capsys.readouterr().out
+    if script == "quickstart.py":
+        assert "average accuracy:" in out and "phases per task: [2, 2, 2, 2, 2]" in out
+    else:
+        assert len(re.findall(r"^  experience \d: task \[\d\]", out, re.M)) == 5
