@@ -13,6 +13,8 @@ __version__ = "0.1.0"
 
 _EXPORTS = {
     "NISPA": ".strategy",
+    "NISPAReplay": ".strategy",
+    "NISPAReplayConfig": ".strategy",
     "NISPAConfig": ".config",
     "PRESETS": ".config",
     "unit_state_summary": ".algorithm.units",

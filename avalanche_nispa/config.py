@@ -68,6 +68,13 @@ class NISPAConfig:
         minibatches from them, as the official code does (about 2.5x faster epochs on
         the paper MLP). Only for deterministic training transforms: a random
         augmentation would be drawn once and frozen (refused).
+    :param min_phases: the accuracy-drop stop may fire only after phase ``t > min_phases``
+        (TIL: 2, fixed in the official code; NISPA-Replay's ``--min_phases``).
+    :param keep_best_epoch: keep each phase's best epoch (TIL) or its last one
+        (NISPA-Replay, replay spec §2.2: no best-epoch copy).
+    :param freeze_output_layer: freeze the connections into stable output units at the
+        end of an experience (TIL's heads); NISPA-Replay's shared output layer is never
+        frozen (replay spec §2.6).
     :param lr_schedule: what an Avalanche ``LRSchedulerPlugin`` spans: ``"experience"``
         (default, Avalanche's behaviour: the schedule runs on across the phases) or
         ``"phase"`` (it restarts, with the learning rates, at every phase; see
@@ -90,6 +97,9 @@ class NISPAConfig:
     demote_dead_candidates: Optional[bool] = None
     cache_data: bool = False
     lr_schedule: LRSchedule = "experience"
+    min_phases: int = 2
+    keep_best_epoch: bool = True
+    freeze_output_layer: bool = True
 
     def __post_init__(self) -> None:
         _validate(self)
@@ -120,9 +130,9 @@ class NISPAConfig:
     # ------------------------------------------------------------------ build
     def replace(self, **changes: Any) -> "NISPAConfig":
         """A copy with ``changes`` applied (and validated)."""
-        unknown = sorted(set(changes) - set(field_names()))
+        unknown = sorted(set(changes) - set(field_names(type(self))))
         if unknown:
-            raise TypeError(_unknown_message(unknown))
+            raise TypeError(_unknown_message(unknown, type(self)))
         return dataclasses.replace(self, **changes)
 
     @classmethod
@@ -135,7 +145,7 @@ class NISPAConfig:
     def comparable(self) -> Dict[str, Any]:
         """Plain values that determine a run: what a checkpoint stores and compares
         (a schedule stands as its first τ values)."""
-        values = {name: getattr(self, name) for name in field_names()}
+        values = {name: getattr(self, name) for name in field_names(type(self))}
         values.pop("tau_schedule")
         values.pop("tau_param")
         values["tau_values"] = tau_values(self.schedule)
@@ -144,8 +154,8 @@ class NISPAConfig:
         return values
 
 
-def field_names() -> tuple:
-    return tuple(f.name for f in dataclasses.fields(NISPAConfig))
+def field_names(cls: type = None) -> tuple:
+    return tuple(f.name for f in dataclasses.fields(cls or NISPAConfig))
 
 
 def tau_values(schedule: TauSchedule, count: int = TAU_VALUES_COMPARED) -> list:
@@ -158,9 +168,10 @@ def tau_values(schedule: TauSchedule, count: int = TAU_VALUES_COMPARED) -> list:
     return values
 
 
-def _unknown_message(unknown) -> str:
-    return (f"unknown NISPA setting(s) {', '.join(unknown)}; NISPAConfig has "
-            f"{', '.join(field_names())}")
+def _unknown_message(unknown, cls: type = None) -> str:
+    cls = cls or NISPAConfig
+    return (f"unknown NISPA setting(s) {', '.join(unknown)}; {cls.__name__} has "
+            f"{', '.join(field_names(cls))}")
 
 
 def _validate(config: NISPAConfig) -> None:
@@ -191,24 +202,31 @@ def _validate(config: NISPAConfig) -> None:
     if config.selection_data not in (None, "train", "validation"):
         raise ValueError(
             f"selection_data must be 'train' or 'validation', got {config.selection_data!r}")
+    min_phases = config.min_phases
+    if not isinstance(min_phases, int) or isinstance(min_phases, bool) or min_phases < 2:
+        raise ValueError(
+            f"min_phases must be an integer >= 2 (a stop at phase 2 would promote a "
+            f"selection no phase trained with), got {min_phases!r}")
     if config.lr_schedule not in ("experience", "phase"):
         raise ValueError(
             f"lr_schedule must be 'experience' or 'phase', got {config.lr_schedule!r}")
     validate_tau_schedule(config.schedule, config.min_tau)
 
 
-def config_from_kwargs(config: Optional[NISPAConfig], kwargs: Dict[str, Any]) -> NISPAConfig:
-    """The configuration a strategy is built with: ``config`` (default: the paper's)
-    with any hyperparameter given as a keyword argument applied on top.
+def config_from_kwargs(config: Optional[NISPAConfig], kwargs: Dict[str, Any],
+                       cls: type = None) -> NISPAConfig:
+    """The configuration a strategy is built with: ``config`` (default: ``cls()``, the
+    paper's) with any hyperparameter given as a keyword argument applied on top.
 
-    Keyword names that are not NISPA settings stay in ``kwargs`` (they belong to
-    Avalanche's template); the NISPA ones are removed from it.
+    Keyword names that are not settings of ``cls`` stay in ``kwargs`` (they belong to
+    Avalanche's template); the others are removed from it.
     """
-    names = set(field_names())
+    cls = cls or NISPAConfig
+    names = set(field_names(cls))
     given = {key: kwargs.pop(key) for key in list(kwargs) if key in names}
-    base = config if config is not None else NISPAConfig()
-    if not isinstance(base, NISPAConfig):
-        raise TypeError(f"config must be a NISPAConfig, got {type(base).__name__}")
+    base = config if config is not None else cls()
+    if not isinstance(base, cls):
+        raise TypeError(f"config must be a {cls.__name__}, got {type(base).__name__}")
     return base.replace(**given) if given else base
 
 

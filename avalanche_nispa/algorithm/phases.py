@@ -3,7 +3,9 @@
 A task trains in phases of ``e`` epochs. After phase ``t`` (validation accuracy
 ``acc_t``, the best epoch's), training stops when
 
-    (acc_t < best_so_far - a_f and t > 2)  or  τ_t <= min_tau   (spec §2.2)
+    (acc_t < best_so_far - a_f and t > min_phases)  or  τ_t <= min_tau   (spec §2.2)
+
+(``min_phases`` is 2 in the task-incremental code, 3-5 in NISPA-Replay's scripts)
 
 and the model of phase ``t - 1`` is kept, with the candidates that were in force while
 it trained. ``best_so_far`` is the maximum over all accepted phases. A cap on phases
@@ -40,6 +42,7 @@ class PhaseController:
     accuracy_drop_threshold: float
     min_tau: float = 0.05
     max_phases: Optional[int] = None
+    min_phases: int = 2
     phase: int = 0
     best_accuracy: float = float("-inf")
     accuracies: List[float] = field(default_factory=list)
@@ -64,7 +67,7 @@ class PhaseController:
         """Record the phase's validation accuracy (in %) and decide."""
         self.accuracies.append(accuracy)
         t = self.phase
-        if accuracy < self.best_accuracy - self.accuracy_drop_threshold and t > 2:
+        if accuracy < self.best_accuracy - self.accuracy_drop_threshold and t > self.min_phases:
             return PhaseDecision(stop=True, revert=True, reason="accuracy_drop")
         if self.tau <= self.min_tau:
             return PhaseDecision(stop=True, revert=True, reason="tau")

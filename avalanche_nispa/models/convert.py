@@ -60,6 +60,7 @@ def to_nispa(
     mask_init: MaskInit = "bernoulli",
     head_bias_init: str = "default",
     masked_logit_value: float = CLEAN_MASKED_LOGIT,
+    class_incremental: bool = False,
 ) -> SparseMultiTaskNet:
     """Convert a feed-forward model into a :class:`SparseMultiTaskNet`.
 
@@ -71,6 +72,9 @@ def to_nispa(
     features. Other layers keep their current weights, masked at ``density``. A
     ``Flatten`` is inserted before the first ``Linear`` when none precedes it (Avalanche's
     MLPs flatten inside ``forward``).
+
+    ``class_incremental=True`` (with ``num_classes``) gives one shared output layer for
+    NISPA-Replay instead of a head per task.
 
     Raises ``ValueError`` naming the layer for anything else (BatchNorm, recurrent
     layers, custom modules with parameters).
@@ -124,7 +128,7 @@ def to_nispa(
     net = SparseMultiTaskNet(
         nn.Sequential(*body), in_features, density=density, mask_init=mask_init,
         num_classes=num_classes, head_bias_init=head_bias_init,  # type: ignore[arg-type]
-        masked_logit_value=masked_logit_value,
+        masked_logit_value=masked_logit_value, class_incremental=class_incremental,
     )
     reference = next(model.parameters())
     return net.to(reference.device)

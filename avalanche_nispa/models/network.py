@@ -19,7 +19,7 @@ negative value (the clean default) removes them.
 from __future__ import annotations
 
 import math
-from typing import Iterator, List, Literal, Optional, Sequence, Tuple
+from typing import Dict, Iterator, List, Literal, Optional, Sequence, Set, Tuple
 
 import torch
 from torch import Tensor, nn
@@ -34,10 +34,13 @@ from ..experiences import (
     task_label_of,
     task_labels_of,
 )
-from ..sparse import STABLE, MaskedLayer, MaskedLinear, MaskInit, check_density, kaiming_fan_out_, sparsify_
+from ..sparse import PLASTIC, STABLE, MaskedLayer, MaskedLinear, MaskInit, check_density, kaiming_fan_out_, sparsify_
 from ..sparse.layers import is_masked_layer
 
-__all__ = ["SparseMultiTaskNet", "TaskHead", "LayerLink", "CLEAN_MASKED_LOGIT"]
+__all__ = ["SparseMultiTaskNet", "TaskHead", "LayerLink", "CLEAN_MASKED_LOGIT", "SHARED_HEAD"]
+
+SHARED_HEAD = "0"
+"""Key of the one output layer of a class-incremental network."""
 
 CLEAN_MASKED_LOGIT = -1e9
 """Logit of non-task classes in the clean mode: ``exp`` of it is exactly 0 in float32,
@@ -75,6 +78,11 @@ class SparseMultiTaskNet(MultiTaskModule):
     :param head_bias_init: ``"default"`` (PyTorch ``Linear``'s uniform, the official MLP)
         or ``"zero"`` (the official ConvNet).
     :param masked_logit_value: value of the logits of classes outside the task.
+    :param class_incremental: one shared output layer of ``num_classes`` units instead
+        of a head per task (NISPA-Replay, replay spec §2.7): every class's logit is live
+        (no masking), the units of classes seen in training are stable (connections
+        from plastic units into them are dropped) and those of unseen classes plastic
+        (regrown connections go there). Needs ``num_classes``; task labels are ignored.
     """
 
     def __init__(
@@ -87,11 +95,16 @@ class SparseMultiTaskNet(MultiTaskModule):
         num_classes: Optional[int] = None,
         head_bias_init: HeadBiasInit = "default",
         masked_logit_value: float = CLEAN_MASKED_LOGIT,
+        class_incremental: bool = False,
     ) -> None:
         super().__init__()
         check_density(density)
         if num_classes is not None and num_classes < 1:
             raise ValueError(f"num_classes must be a positive integer or None, got {num_classes}")
+        if class_incremental and num_classes is None:
+            raise ValueError(
+                "a class-incremental network needs num_classes, the width of its one shared "
+                "output layer (e.g. num_classes=10 for Split MNIST)")
         if head_bias_init not in ("default", "zero"):
             raise ValueError(f"head_bias_init must be 'default' or 'zero', got {head_bias_init!r}")
         self.body = body
@@ -112,6 +125,10 @@ class SparseMultiTaskNet(MultiTaskModule):
             )
         self._record_index = self._activation_points()
         self._head_classes_end = 0  # largest class id of any head + 1, kept by _new_head
+        self.class_incremental = bool(class_incremental)
+        if self.class_incremental:
+            self.heads[SHARED_HEAD] = self._new_head(range(int(num_classes)))
+            self.heads[SHARED_HEAD].unit_state.fill_(PLASTIC)  # no class seen yet
 
     # ----------------------------------------------------------------- topology
     def _activation_points(self) -> List[int]:
@@ -138,8 +155,9 @@ class SparseMultiTaskNet(MultiTaskModule):
         links: List[LayerLink] = []
         previous: Optional[MaskedLayer] = None
         chain: List[tuple] = [(name, layer, False) for name, layer in self.named_hidden_layers()]
-        if task_label is not None and str(task_label) in self.heads:
-            chain.append((f"heads.{task_label}", self.heads[str(task_label)], True))
+        key = self.head_key(task_label)
+        if key is not None and key in self.heads:
+            chain.append((f"heads.{key}", self.heads[key], True))
         for name, layer, is_head in chain:
             group = None if previous is None else _source_group(previous, layer, name)
             links.append(LayerLink(name, layer, group, is_head))
@@ -173,18 +191,35 @@ class SparseMultiTaskNet(MultiTaskModule):
     def forward_single_task(self, x: Tensor, task_label: int) -> Tensor:
         return self.task_logits(self.features(x), int(task_label))
 
+    def trained_classes(self) -> Dict[int, Set[int]]:
+        """Per task label, the classes training has shown (a class-incremental network:
+        task 0, the classes whose output units are stable)."""
+        if self.class_incremental:
+            head = self.heads[SHARED_HEAD]
+            return {0: set((head.unit_state == STABLE).nonzero().squeeze(1).tolist())}
+        return {int(t): set(h.classes.tolist()) for t, h in self.heads.items()}
+
+    def head_key(self, task_label: Optional[int]) -> Optional[str]:
+        """The key in ``heads`` of the head that serves ``task_label``."""
+        if self.class_incremental:
+            return SHARED_HEAD
+        return None if task_label is None else str(task_label)
+
     def task_logits(self, features: Tensor, task_label: int) -> Tensor:
         """The output vector of task ``task_label``'s head on body ``features``: its
         classes' logits, ``masked_logit_value`` for every other class."""
         fill = self.masked_logit_value.to(features.dtype)
         out = fill.expand(features.shape[0], self.output_width())
-        head = self.heads[str(task_label)] if str(task_label) in self.heads else None
+        key = self.head_key(task_label)
+        head = self.heads[key] if key in self.heads else None
         if head is None:
             # A task never trained: no head yet, every class equally (un)likely.
             return torch.zeros_like(out)
         return out.index_copy(1, head.classes, head(features))
 
-    def forward(self, x: Tensor, task_labels) -> Tensor:  # type: ignore[override]
+    def forward(self, x: Tensor, task_labels=None) -> Tensor:  # type: ignore[override]
+        if self.class_incremental:
+            return self.task_logits(self.features(x), 0)
         if task_labels is None:
             return self.forward_all_tasks(x)
         if isinstance(task_labels, int):
@@ -211,6 +246,9 @@ class SparseMultiTaskNet(MultiTaskModule):
         if not self.training:
             return
         self.known_train_tasks_labels = self.known_train_tasks_labels.union(task_labels)
+        if self.class_incremental:
+            self.heads[SHARED_HEAD].unit_state[torch.as_tensor(classes)] = STABLE
+            return
         task = task_label_of(experience)
         key = str(task)
         if key in self.heads:

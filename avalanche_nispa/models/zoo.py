@@ -19,6 +19,9 @@ class NISPAMLP(SparseMultiTaskNet):
 
     Initialisation as the official code: weights ``kaiming_normal_(fan_out, relu)``,
     biases PyTorch's default uniform, then masked without rescaling.
+
+    ``class_incremental=True`` (with ``num_classes``) gives one shared output layer for
+    NISPA-Replay instead of a head per task (see :class:`SparseMultiTaskNet`).
     """
 
     def __init__(
@@ -30,6 +33,7 @@ class NISPAMLP(SparseMultiTaskNet):
         *,
         mask_init: MaskInit = "bernoulli",
         masked_logit_value: float = CLEAN_MASKED_LOGIT,
+        class_incremental: bool = False,
     ) -> None:
         if not hidden_sizes:
             raise ValueError("hidden_sizes must name at least one hidden layer")
@@ -46,7 +50,7 @@ class NISPAMLP(SparseMultiTaskNet):
         super().__init__(
             nn.Sequential(*layers), width, density=density, mask_init=mask_init,
             num_classes=num_classes, head_bias_init="default",
-            masked_logit_value=masked_logit_value,
+            masked_logit_value=masked_logit_value, class_incremental=class_incremental,
         )
         self.input_size = int(input_size)
 
@@ -57,6 +61,9 @@ class NISPACNN(SparseMultiTaskNet):
 
     Initialisation as the official code: ``kaiming_normal_`` (fan-in, gain √2) weights
     and zero biases, then masked (a conv connection is a whole 3×3 kernel).
+
+    ``class_incremental=True`` (with ``num_classes``) gives one shared output layer for
+    NISPA-Replay instead of a head per task (see :class:`SparseMultiTaskNet`).
     """
 
     def __init__(
@@ -71,6 +78,7 @@ class NISPACNN(SparseMultiTaskNet):
         fc_size: int = 1024,
         mask_init: MaskInit = "bernoulli",
         masked_logit_value: float = CLEAN_MASKED_LOGIT,
+        class_incremental: bool = False,
     ) -> None:
         if input_size % 4 != 0:
             raise ValueError(f"input_size must be divisible by 4 (two 2x2 poolings), got {input_size}")
@@ -102,7 +110,7 @@ class NISPACNN(SparseMultiTaskNet):
         super().__init__(
             body, int(fc_size), density=density, mask_init=mask_init,
             num_classes=num_classes, head_bias_init="zero",
-            masked_logit_value=masked_logit_value,
+            masked_logit_value=masked_logit_value, class_incremental=class_incremental,
         )
         self.in_channels = int(in_channels)
         self.input_size = int(input_size)

@@ -35,6 +35,9 @@ class StableSelectionPlugin(NISPAPlugin):
         to the plastic pool (clean mode; the official code does not, spec §8.2).
     :param batch_size: batch size of the activation pass (default: the strategy's
         ``eval_mb_size``).
+    :param freeze_output_layer: also freeze the connections into the stable units of
+        the output layer (the task's head); NISPA-Replay's shared output layer stays
+        trainable (replay spec §2.6).
     """
 
     def __init__(
@@ -43,6 +46,7 @@ class StableSelectionPlugin(NISPAPlugin):
         *,
         demote_dead_candidates: bool = True,
         batch_size: Optional[int] = None,
+        freeze_output_layer: bool = True,
     ) -> None:
         super().__init__()
         if not 0.0 <= activation_fraction <= 1.0:
@@ -50,6 +54,7 @@ class StableSelectionPlugin(NISPAPlugin):
         self.activation_fraction = float(activation_fraction)
         self.demote_dead_candidates = demote_dead_candidates
         self.batch_size = batch_size
+        self.freeze_output_layer = freeze_output_layer
         self._selected_this_experience = False
         self._warned_full: set = set()
 
@@ -103,4 +108,7 @@ class StableSelectionPlugin(NISPAPlugin):
         if not self._selected_this_experience:
             self.select(strategy, self.activation_fraction)
         promote_candidates_(model.hidden_layers())
-        freeze_stable_connections_(model.layer_links(current_task_label(strategy)))
+        links = model.layer_links(current_task_label(strategy))
+        if not self.freeze_output_layer:
+            links = [link for link in links if not link.is_head]
+        freeze_stable_connections_(links)

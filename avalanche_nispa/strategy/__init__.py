@@ -1,5 +1,7 @@
-"""The NISPA strategy (Avalanche glue): the class, its phase loop, the validation
-split it stops on, and the checks of its input."""
+"""The NISPA strategies (Avalanche glue): the task-incremental NISPA and the
+class-incremental NISPAReplay, their one phase loop, the validation split they stop
+on, and the checks of their input."""
 from .nispa import NISPA
+from .replay import NISPAReplay, NISPAReplayConfig
 
-__all__ = ["NISPA"]
+__all__ = ["NISPA", "NISPAReplay", "NISPAReplayConfig"]

@@ -23,18 +23,28 @@ from ..models.network import SparseMultiTaskNet
 from ..rng import preserved_rng
 from .validation import validation_size
 
-__all__ = ["check_model", "check_experience", "check_task_incremental_stream"]
+__all__ = ["check_model", "check_experience", "check_stream"]
 
 
-def check_model(model: Module, train_mb_size: Any) -> None:
-    """A NISPA network whose every layer gives a unit at least one incoming
-    connection on average."""
+def check_model(model: Module, train_mb_size: Any, *, class_incremental: bool = False) -> None:
+    """A NISPA network of the strategy's kind (a head per task, or one shared output
+    layer) whose every layer gives a unit at least one incoming connection on average."""
     if not isinstance(model, SparseMultiTaskNet):
         raise TypeError(
             f"NISPA needs a sparse multi-task network, got {type(model).__name__}; use "
             "avalanche_nispa.models.NISPAMLP / NISPACNN or convert your model with "
             "avalanche_nispa.models.to_nispa(model, density=...)"
         )
+    if class_incremental and not model.class_incremental:
+        raise ValueError(
+            "NISPAReplay is class-incremental and needs one shared output layer, but the "
+            "model has a head per task: build it with class_incremental=True and "
+            "num_classes, e.g. NISPAMLP(num_classes=10, class_incremental=True)")
+    if model.class_incremental and not class_incremental:
+        raise ValueError(
+            "the model has one shared output layer (class_incremental=True), which the "
+            "task-incremental NISPA does not train: use avalanche_nispa.NISPAReplay, or "
+            "build the model without class_incremental")
     if not isinstance(train_mb_size, int) or train_mb_size < 1:
         raise ValueError(f"train_mb_size must be a positive integer, got {train_mb_size!r}")
     layers = [(name, layer.in_units, layer.live_connections() / layer.out_units)
@@ -50,9 +60,10 @@ def check_model(model: Module, train_mb_size: Any) -> None:
             )
 
 
-def check_task_incremental_stream(experience: Any) -> None:
-    """Refuse a class-incremental stream (one task label for experiences that bring
-    different classes) before its first experience trains."""
+def check_stream(experience: Any, *, class_incremental: bool) -> None:
+    """Refuse, before its first experience trains, a class-incremental stream (one task
+    label for experiences that bring different classes) given to the task-incremental
+    strategy, and a stream with several task labels given to the class-incremental one."""
     stream = getattr(experience, "origin_stream", None)
     if stream is None:
         return
@@ -64,6 +75,14 @@ def check_task_incremental_stream(experience: Any) -> None:
         return
     labels = {tuple(task_labels_of(e)) for e in experiences}
     classes = {tuple(classes_of(e)) for e in experiences}
+    if class_incremental:
+        if len(labels) > 1:
+            raise ValueError(
+                f"the stream of {experience_name(experience)} is task-incremental: its "
+                f"experiences carry {len(labels)} different task labels. NISPAReplay is "
+                "class-incremental (one output layer, no task id): use avalanche_nispa.NISPA "
+                "for task-labelled streams, or build the benchmark without task labels")
+        return
     if len(labels) == 1 and len(classes) > 1:
         (label,) = labels
         raise ValueError(
@@ -72,8 +91,8 @@ def check_task_incremental_stream(experience: Any) -> None:
             "different classes. This NISPA is task-incremental (a head per task, chosen by "
             "the task label at test time): build the benchmark with task labels (e.g. "
             "SplitMNIST(..., return_task_id=True), or "
-            "avalanche.benchmarks.scenarios.task_incremental_benchmark(benchmark)); a "
-            "class-incremental NISPA (NISPA-Replay) is not part of this release yet"
+            "avalanche.benchmarks.scenarios.task_incremental_benchmark(benchmark)), or train "
+            "it with the class-incremental avalanche_nispa.NISPAReplay"
         )
 
 
@@ -96,13 +115,24 @@ def check_experience(strategy: Any, experience: Any, seen: Dict[int, Set[int]]) 
         )
     classes = classes_of(experience)
     _check_class_ids(strategy.model, experience, classes)
-    if task in seen:
+    if strategy.model.class_incremental:
+        _check_memory_size(strategy, experience, set(classes) | seen.get(task, set()))
+    elif task in seen:
         check_known_classes(experience, task, classes, seen[task])
     seen.setdefault(task, set()).update(classes)
     with preserved_rng():
         _check_input_shape(strategy.model, experience, strategy.device)
         if strategy.config.cache_data:
             _check_deterministic_transforms(experience)
+
+
+def _check_memory_size(strategy: Any, experience: Any, classes_seen: Set[int]) -> None:
+    size = strategy.config.mem_size
+    if size < len(classes_seen):
+        raise ValueError(
+            f"{experience_name(experience)}: mem_size={size} cannot hold one sample of each "
+            f"of the {len(classes_seen)} classes seen by then; use mem_size >= "
+            f"{len(classes_seen)} (the spec's runs keep 1000)")
 
 
 def _check_class_ids(model: SparseMultiTaskNet, experience: Any, classes) -> None:

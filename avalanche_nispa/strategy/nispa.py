@@ -27,11 +27,25 @@ from ..plugins import MaskingPlugin, RewiringPlugin, StableSelectionPlugin, Unit
 from ..plugins.base import NISPAPlugin
 from ..plugins.lr_phase import RestartLRSchedulePerPhase
 from ..plugins.timing import PartTimer
-from .checks import check_experience, check_model, check_task_incremental_stream
+from .checks import check_experience, check_model, check_stream
 from .phase_loop import train_in_phases
 from .validation import ValidationSet, split_validation
 
-__all__ = ["NISPA"]
+__all__ = ["NISPA", "signature_with_config"]
+
+
+def signature_with_config(init, config_class: type) -> inspect.Signature:
+    """``init``'s signature with every field of ``config_class`` as a keyword-only
+    parameter: Avalanche checks keyword names against the signatures of the classes'
+    ``__init__``, and NISPA's hyperparameters are the configuration's fields (shown
+    with their defaults, which apply when no config is given)."""
+    parameters = [p for p in inspect.signature(init).parameters.values()
+                  if p.kind is not inspect.Parameter.VAR_KEYWORD]
+    taken = {p.name for p in parameters}
+    parameters += [inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, default=f.default)
+                   for f in dataclasses.fields(config_class) if f.name not in taken]
+    parameters.append(inspect.Parameter("kwargs", inspect.Parameter.VAR_KEYWORD))
+    return inspect.signature(init).replace(parameters=parameters)
 
 
 class NISPA(PhaseLoopTemplate):
@@ -62,6 +76,8 @@ class NISPA(PhaseLoopTemplate):
     """
 
     PLUGIN_CLASS = NISPAPlugin
+    CONFIG_CLASS = NISPAConfig
+    CLASS_INCREMENTAL = False
 
     def __init__(
         self,
@@ -83,12 +99,13 @@ class NISPA(PhaseLoopTemplate):
                 "NISPA takes no train_epochs: each experience trains in phases of "
                 "phase_epochs epochs until its stop rule fires (cap them with max_phases)"
             )
-        self.config: NISPAConfig = config_from_kwargs(config, kwargs)
-        check_model(model, train_mb_size)
+        self.config: NISPAConfig = config_from_kwargs(config, kwargs, self.CONFIG_CLASS)
+        check_model(model, train_mb_size, class_incremental=self.CLASS_INCREMENTAL)
         model.masked_logit_value.fill_(0.0 if self.config.original else CLEAN_MASKED_LOGIT)
         self.selection_plugin = StableSelectionPlugin(
             demote_dead_candidates=self.config.resolved_demote_dead_candidates,
             batch_size=eval_mb_size,
+            freeze_output_layer=self.config.freeze_output_layer,
         )
         self.rewiring_plugin = RewiringPlugin(
             self.config.rewire_algo, self.config.growth_init,
@@ -124,26 +141,15 @@ class NISPA(PhaseLoopTemplate):
             **kwargs,
         )
 
-    # Avalanche checks keyword names against the signatures of the classes' __init__:
-    # NISPA's hyperparameters are NISPAConfig's fields, so the signature lists them
-    # (with the paper's defaults, which apply when no config is given).
-    __init__.__signature__ = inspect.signature(__init__).replace(parameters=[  # type: ignore[attr-defined]
-        *[p for p in inspect.signature(__init__).parameters.values()
-          if p.kind is not inspect.Parameter.VAR_KEYWORD],
-        *[inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, default=f.default)
-          for f in dataclasses.fields(NISPAConfig)],
-        inspect.Parameter("kwargs", inspect.Parameter.VAR_KEYWORD),
-    ])
+    __init__.__signature__ = signature_with_config(__init__, NISPAConfig)  # type: ignore[attr-defined]
 
     # ------------------------------------------------------------ input checks
     def train(self, experiences, eval_streams=None, **kwargs):
         """Check every experience first, so bad input fails before any training."""
         listed = list(experiences) if not hasattr(experiences, "dataset") else [experiences]
-        seen: Dict[int, set] = {
-            int(t): set(h.classes.tolist()) for t, h in self.model.heads.items()
-        }
+        seen: Dict[int, set] = self.model.trained_classes()
         if listed:
-            check_task_incremental_stream(listed[0])
+            check_stream(listed[0], class_incremental=self.CLASS_INCREMENTAL)
         for experience in listed:
             check_experience(self, experience, seen)
         return super().train(listed if len(listed) != 1 else listed[0], eval_streams, **kwargs)

@@ -31,7 +31,7 @@ def train_in_phases(strategy: Any, experience: Any, **kwargs: Any) -> Dict[str, 
     """Train ``experience`` in phases; return its ``phase_history`` entry."""
     config = strategy.config
     controller = PhaseController(config.schedule, config.accuracy_drop_threshold,
-                                 config.min_tau, config.max_phases)
+                                 config.min_tau, config.max_phases, config.min_phases)
     strategy.phase_controller = controller
     timer = strategy.timer
     previous: Optional[Dict[str, Tensor]] = None
@@ -64,12 +64,13 @@ def train_in_phases(strategy: Any, experience: Any, **kwargs: Any) -> Dict[str, 
 
 def _train_phase(strategy: Any, controller: PhaseController, **kwargs: Any
                  ) -> Tuple[float, Optional[List[Tensor]], int]:
-    """Up to ``e`` epochs; the model is left at the best epoch. Returns its validation
-    accuracy, its activations (when selection reads the validation split) and the
-    number of epochs trained."""
+    """Up to ``e`` epochs; the model is left at the best epoch (or the last one, with
+    ``keep_best_epoch=False``). Returns its validation accuracy, its activations (when
+    selection reads the validation split) and the number of epochs trained."""
     timer = strategy.timer
     record = strategy.config.resolved_selection_data == "validation"
     phase_epochs = strategy.config.phase_epochs
+    keep_best = strategy.config.keep_best_epoch
     best_accuracy, best_state, best_activations = -math.inf, None, None
     trained = 0
     for epoch in range(phase_epochs):
@@ -83,7 +84,9 @@ def _train_phase(strategy: Any, controller: PhaseController, **kwargs: Any
         trained += 1
         with timer("validation"):
             accuracy, activations = strategy.validate(record)
-        if accuracy > best_accuracy:
+        if not keep_best:
+            best_accuracy, best_activations = accuracy, activations
+        elif accuracy > best_accuracy:
             best_accuracy, best_activations = accuracy, activations
             last = epoch == phase_epochs - 1
             with timer("snapshots"):
