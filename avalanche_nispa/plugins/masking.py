@@ -7,7 +7,7 @@ import torch
 
 
 from ..sparse import MaskedLayer, is_masked_layer
-from .base import NISPAPlugin
+from .ordering import ExperienceEndPlugin
 
 __all__ = ["MaskingPlugin", "reinitialise_unfrozen_"]
 
@@ -25,7 +25,7 @@ def reinitialise_unfrozen_(model: torch.nn.Module) -> None:
         layer.enforce_masks_()
 
 
-class MaskingPlugin(NISPAPlugin):
+class MaskingPlugin(ExperienceEndPlugin):
     """Masking: masked weights stay exactly zero and frozen weights and biases stay
     bit-identical after every optimizer step.
 
@@ -36,11 +36,15 @@ class MaskingPlugin(NISPAPlugin):
 
     :param reinit_after_experience: at the end of each experience redraw all non-frozen
         weights and zero non-frozen biases, as the official code does, so the next task
-        starts its plastic part afresh (``--reinit 1``).
+        starts its plastic part afresh (``--reinit 1``). This runs after selection
+        and rewiring whatever the order of the plugin list
+        (:mod:`~avalanche_nispa.plugins.ordering`).
 
     Works with any strategy whose model contains masked layers
     (:class:`~avalanche_nispa.sparse.MaskedLinear`, :class:`~avalanche_nispa.sparse.MaskedConv2d`).
     """
+
+    end_rank = 2
 
     def __init__(self, reinit_after_experience: bool = True) -> None:
         super().__init__()
@@ -56,6 +60,7 @@ class MaskingPlugin(NISPAPlugin):
             )
 
     def before_training_exp(self, strategy, **kwargs) -> None:
+        super().before_training_exp(strategy, **kwargs)
         self._collect(strategy)
         for layer in self._layers:
             layer.refresh_()
@@ -68,6 +73,6 @@ class MaskingPlugin(NISPAPlugin):
         for layer in self._layers:
             layer.enforce_masks_()
 
-    def after_training_exp(self, strategy, **kwargs) -> None:
+    def end_experience(self, strategy) -> None:
         if self.reinit_after_experience:
             reinitialise_unfrozen_(strategy.model)

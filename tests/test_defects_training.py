@@ -1,0 +1,92 @@
+"""Issue 12: defects found by using the library as a new user would (training side).
+
+Each test fails on the code before its fix (see the commit that adds it)."""
+from __future__ import annotations
+
+import io
+import itertools
+
+import pytest
+import torch
+from avalanche.evaluation.metrics import accuracy_metrics
+from avalanche.logging import TextLogger
+from avalanche.training import Naive
+from avalanche.training.plugins import EvaluationPlugin
+
+from avalanche_nispa.benchmarks import split_digits
+from avalanche_nispa.models import NISPAMLP
+from avalanche_nispa.plugins import MaskingPlugin, RewiringPlugin, StableSelectionPlugin
+from avalanche_nispa.sparse import is_masked_layer
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return split_digits(seed=0)
+
+
+def _evaluator():
+    return EvaluationPlugin(accuracy_metrics(experience=True), loggers=[TextLogger(io.StringIO())])
+
+
+def _test_inputs(experience):
+    xs, ys = zip(*[(x, y) for x, y, _ in experience.dataset])
+    return torch.stack(xs), torch.as_tensor(ys)
+
+
+@torch.no_grad()
+def _task_logits(model, x, task):
+    model.eval()
+    classes = model.heads[str(task)].classes
+    return model(x, task)[:, classes].clone()
+
+
+def _frozen(model):
+    return {name: (layer.frozen_connections.clone(), layer.weight[layer.frozen_connections].clone())
+            for name, layer in model.named_modules() if is_masked_layer(layer)}
+
+
+# ------------------------------------------------- 1. plugin order with other strategies
+_KINDS = ("masking", "selection", "rewiring")
+
+
+def _plugin(kind):
+    if kind == "masking":
+        return MaskingPlugin()
+    if kind == "selection":
+        return StableSelectionPlugin(0.9)
+    return RewiringPlugin(generator=torch.Generator().manual_seed(0))
+
+
+def _naive_run(digits, order):
+    torch.manual_seed(0)
+    model = NISPAMLP(64, (32, 32), density=0.5)
+    strategy = Naive(model=model, optimizer=torch.optim.Adam(model.parameters(), lr=0.01),
+                     train_mb_size=32, train_epochs=3, eval_mb_size=256,
+                     plugins=[_plugin(kind) for kind in order], evaluator=_evaluator())
+    x0, y0 = _test_inputs(digits.test_stream[0])
+    strategy.train(digits.train_stream[0])
+    after_task0 = _task_logits(model, x0, 0)
+    frozen = _frozen(model)
+    strategy.train(digits.train_stream[1])
+    return model, frozen, after_task0, _task_logits(model, x0, 0), y0
+
+
+@pytest.fixture(scope="module")
+def canonical_run(digits):
+    return _naive_run(digits, ("selection", "rewiring", "masking"))
+
+
+@pytest.mark.parametrize("order", list(itertools.permutations(_KINDS)), ids="-".join)
+def test_nispa_plugins_with_naive_work_in_every_order(digits, canonical_run, order):
+    """Selection, then rewiring, then masking's re-init run at the end of an experience
+    whatever the order of the plugin list: task 0 is learned, its frozen weights and its
+    logits survive task 1, and every order gives the canonical order's model."""
+    model, frozen, after_task0, after_task1, y0 = _naive_run(digits, order)
+    accuracy = float((after_task0.argmax(1) == y0).float().mean())
+    assert accuracy > 0.9, f"task 0 not kept at the end of its experience ({accuracy:.2f})"
+    assert torch.equal(after_task0, after_task1)
+    layers = dict(model.named_modules())
+    for name, (mask, values) in frozen.items():
+        assert bool(layers[name].frozen_connections[mask].all())
+        assert torch.equal(layers[name].weight[mask], values)
+    assert torch.equal(after_task1, canonical_run[3])
