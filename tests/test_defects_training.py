@@ -13,9 +13,11 @@ from avalanche.logging import TextLogger
 from avalanche.training import Naive
 from avalanche.training.plugins import EvaluationPlugin
 
+from avalanche_nispa import NISPA
 from avalanche_nispa.benchmarks import split_digits
 from avalanche_nispa.models import NISPAMLP
 from avalanche_nispa.plugins import MaskingPlugin, RewiringPlugin, StableSelectionPlugin
+from avalanche_nispa.plugins.base import NISPAPlugin
 from avalanche_nispa.sparse import is_masked_layer
 
 
@@ -90,3 +92,37 @@ def test_nispa_plugins_with_naive_work_in_every_order(digits, canonical_run, ord
         assert bool(layers[name].frozen_connections[mask].all())
         assert torch.equal(layers[name].weight[mask], values)
     assert torch.equal(after_task1, canonical_run[3])
+
+
+# ------------------------------------------------ 5. stop_training() during phase 1
+class _StopInPhaseOne(NISPAPlugin):
+    """Asks for a stop after the first epoch of phase 1; counts epochs per phase."""
+
+    def __init__(self):
+        super().__init__()
+        self.phase = 0
+        self.epochs = {}
+
+    def before_phase(self, strategy, *, phase, tau, **kwargs):
+        self.phase = phase
+
+    def after_training_epoch(self, strategy, **kwargs):
+        self.epochs[self.phase] = self.epochs.get(self.phase, 0) + 1
+        if self.phase == 1 and self.epochs[1] == 1:
+            strategy.stop_training()
+
+
+def test_stop_training_in_phase_one_trains_one_epoch_of_phase_two(digits):
+    """Phase 2 is needed (the kept model must be trained after one selection) but is
+    cut to a single epoch."""
+    torch.manual_seed(0)
+    model = NISPAMLP(64, (32,), density=0.5)
+    stopper = _StopInPhaseOne()
+    strategy = NISPA(model=model, optimizer=torch.optim.Adam(model.parameters(), lr=0.01),
+                     train_mb_size=32, eval_mb_size=256, phase_epochs=3, plugins=[stopper],
+                     evaluator=_evaluator())
+    strategy.train(digits.train_stream[0])
+    history = strategy.phase_history[0]
+    assert stopper.epochs == {1: 1, 2: 1}
+    assert history["stop_reason"] == "stop_training"
+    assert history["phases"] == 2 and history["kept_phase"] == 2 and history["epochs"] == 2

@@ -69,7 +69,7 @@ def _train_phase(strategy: Any, controller: PhaseController, **kwargs: Any
     number of epochs trained."""
     timer = strategy.timer
     record = strategy.config.resolved_selection_data == "validation"
-    phase_epochs = strategy.config.phase_epochs
+    phase_epochs = controller.epochs_allowed(strategy.config.phase_epochs)
     best_accuracy, best_state, best_activations = -math.inf, None, None
     trained = 0
     for epoch in range(phase_epochs):
