@@ -14,7 +14,13 @@ from dataclasses import dataclass
 from typing import Any, Dict, Literal, Optional, Union
 
 from .algorithm.rewiring import GrowthInit, RewireAlgorithm, check_rewiring_choices
-from .algorithm.schedules import ScheduleName, TauSchedule, make_tau_schedule, validate_tau_schedule
+from .algorithm.schedules import (
+    ScheduleName,
+    TauSchedule,
+    fit_schedule_to_phases,
+    make_tau_schedule,
+    validate_tau_schedule,
+)
 
 __all__ = ["NISPAConfig", "Mode", "SelectionData", "PRESETS", "TAU_VALUES_COMPARED"]
 
@@ -40,6 +46,12 @@ class NISPAConfig:
     :param min_tau: stop once τ_t is at most this (5 %).
     :param max_phases: optional cap on phases per experience (≥ 2); the last phase's
         model is kept when it is reached.
+    :param schedule_fits_max_phases: with ``max_phases`` set, compress the τ schedule
+        so that it reaches its floor (the last τ above ``min_tau``) at phase
+        ``max_phases`` (:func:`~avalanche_nispa.algorithm.schedules.fit_schedule_to_phases`).
+        Default ``True``: a capped task otherwise promotes the selection made at τ near
+        1 and leaves later tasks no capacity. ``False`` keeps the uncompressed schedule;
+        without ``max_phases`` (the paper setting) it has no effect.
     :param validation_fraction: share of each experience's training data held out to
         pick the best epoch and to stop (10 %).
     :param validation_seed: seed of that split; the official code uses the same split
@@ -74,6 +86,7 @@ class NISPAConfig:
     tau_param: float = 30.0
     min_tau: float = 0.05
     max_phases: Optional[int] = None
+    schedule_fits_max_phases: bool = True
     validation_fraction: float = 0.1
     validation_seed: int = 1
     growth_init: GrowthInit = "normal"
@@ -95,8 +108,12 @@ class NISPAConfig:
 
     @property
     def schedule(self) -> TauSchedule:
-        """τ(t), the activation-fraction schedule."""
-        return make_tau_schedule(self.tau_schedule, self.tau_param)
+        """τ(t), the activation-fraction schedule (fitted to ``max_phases`` when
+        ``schedule_fits_max_phases``)."""
+        schedule = make_tau_schedule(self.tau_schedule, self.tau_param)
+        if self.max_phases is not None and self.schedule_fits_max_phases:
+            schedule = fit_schedule_to_phases(schedule, self.min_tau, self.max_phases)
+        return schedule
 
     @property
     def resolved_selection_data(self) -> SelectionData:
@@ -172,6 +189,9 @@ def _validate(config: NISPAConfig) -> None:
             f"max_phases must be None or an integer >= 2 (the kept model must have been "
             f"trained after one selection), got {max_phases!r}"
         )
+    if not isinstance(config.schedule_fits_max_phases, bool):
+        raise ValueError("schedule_fits_max_phases must be True or False, got "
+                         f"{config.schedule_fits_max_phases!r}")
     if not 0.0 < config.validation_fraction < 1.0:
         raise ValueError(
             f"validation_fraction must be in (0, 1), got {config.validation_fraction}")
@@ -184,6 +204,7 @@ def _validate(config: NISPAConfig) -> None:
     if config.selection_data not in (None, "train", "validation"):
         raise ValueError(
             f"selection_data must be 'train' or 'validation', got {config.selection_data!r}")
+    validate_tau_schedule(make_tau_schedule(config.tau_schedule, config.tau_param), config.min_tau)
     validate_tau_schedule(config.schedule, config.min_tau)
 
 

@@ -13,12 +13,12 @@ from avalanche.logging import TextLogger
 from avalanche.training import Naive
 from avalanche.training.plugins import EvaluationPlugin
 
-from avalanche_nispa import NISPA
+from avalanche_nispa import NISPA, NISPAConfig
 from avalanche_nispa.benchmarks import split_digits
 from avalanche_nispa.models import NISPAMLP
 from avalanche_nispa.plugins import MaskingPlugin, RewiringPlugin, StableSelectionPlugin
 from avalanche_nispa.plugins.base import NISPAPlugin
-from avalanche_nispa.sparse import is_masked_layer
+from avalanche_nispa.sparse import PLASTIC, is_masked_layer
 
 
 @pytest.fixture(scope="module")
@@ -126,3 +126,36 @@ def test_stop_training_in_phase_one_trains_one_epoch_of_phase_two(digits):
     assert stopper.epochs == {1: 1, 2: 1}
     assert history["stop_reason"] == "stop_training"
     assert history["phases"] == 2 and history["kept_phase"] == 2 and history["epochs"] == 2
+
+
+# ------------------------------------------------------ 4. max_phases leaves capacity
+def test_a_capped_schedule_reaches_its_floor_by_the_last_allowed_phase():
+    fitted = NISPAConfig(max_phases=3).schedule
+    paper = NISPAConfig().schedule
+    assert fitted(1) == paper(1)
+    assert fitted(2) == pytest.approx(paper(13))  # τ_13 = 60.4 %
+    assert fitted(3) == pytest.approx(paper(25)) and fitted(3) > 0.05
+    assert NISPAConfig(max_phases=3, schedule_fits_max_phases=False).schedule(2) == paper(2)
+    assert NISPAConfig(max_phases=40).schedule(7) == paper(7)  # already fits: unchanged
+
+
+def _plastic_after_capped_task(digits, fits):
+    torch.manual_seed(0)
+    model = NISPAMLP(64, (32, 32), density=0.5)
+    strategy = NISPA(model=model, optimizer=torch.optim.Adam(model.parameters(), lr=0.01),
+                     train_mb_size=32, eval_mb_size=256, phase_epochs=1, max_phases=3,
+                     schedule_fits_max_phases=fits, accuracy_drop_threshold=100.0,
+                     evaluator=_evaluator())
+    strategy.train(digits.train_stream[0])
+    history = strategy.phase_history[0]
+    assert history["stop_reason"] == "max_phases"
+    plastic = sum(int((layer.unit_state == PLASTIC).sum()) for layer in model.hidden_layers())
+    return history["final_tau"], plastic
+
+
+def test_a_task_capped_by_max_phases_leaves_capacity(digits):
+    final_tau, plastic = _plastic_after_capped_task(digits, True)
+    assert final_tau == pytest.approx(NISPAConfig().schedule(13))
+    paper_tau, paper_plastic = _plastic_after_capped_task(digits, False)
+    assert paper_tau == pytest.approx(NISPAConfig().schedule(2))
+    assert plastic >= paper_plastic + 8, (plastic, paper_plastic)
