@@ -5,15 +5,23 @@ from __future__ import annotations
 
 import io
 import itertools
+import math
+
+import numpy as np
 
 import pytest
 import torch
+from avalanche.benchmarks.scenarios.deprecated.generic_benchmark_creation import (
+    create_multi_dataset_generic_benchmark,
+)
 from avalanche.evaluation.metrics import accuracy_metrics
 from avalanche.logging import TextLogger
 from avalanche.training import Naive
 from avalanche.training.plugins import EvaluationPlugin
 
 from avalanche_nispa import NISPA, NISPAConfig
+from avalanche_nispa._avalanche import tensor_classification_dataset
+from avalanche_nispa.algorithm.selection import mean_activations, minimal_covering_units
 from avalanche_nispa.benchmarks import split_digits
 from avalanche_nispa.models import NISPAMLP
 from avalanche_nispa.plugins import MaskingPlugin, RewiringPlugin, StableSelectionPlugin
@@ -159,3 +167,39 @@ def test_a_task_capped_by_max_phases_leaves_capacity(digits):
     paper_tau, paper_plastic = _plastic_after_capped_task(digits, False)
     assert paper_tau == pytest.approx(NISPAConfig().schedule(2))
     assert plastic >= paper_plastic + 8, (plastic, paper_plastic)
+
+
+# ------------------------------------------------- 2. non-finite validation / selection data
+def _stream_with_nan_in_validation(size=80, features=4):
+    """One experience whose only non-finite sample falls in NISPA's validation split."""
+    x = torch.rand(size, features, generator=torch.Generator().manual_seed(0))
+    labels = torch.tensor([0, 1] * (size // 2))
+    validation = np.random.RandomState(1).permutation(size)[:int(size * 0.1)]
+    x[int(validation[0]), 1] = math.nan
+    data = tensor_classification_dataset(x, labels, task_labels=0)
+    return create_multi_dataset_generic_benchmark([data], [data]).train_stream
+
+
+@pytest.mark.parametrize("mode", ["clean", "original"])
+def test_nan_in_the_validation_data_raises_and_selects_nothing(mode):
+    torch.manual_seed(0)
+    model = NISPAMLP(4, (8, 8), density=0.5)
+    strategy = NISPA(model=model, optimizer=torch.optim.Adam(model.parameters(), lr=0.01),
+                     train_mb_size=16, eval_mb_size=4, phase_epochs=1, max_phases=3,
+                     mode=mode, evaluator=_evaluator())
+    with pytest.raises(FloatingPointError, match=r"experience 0.*validation batch 0.*NaN or inf"):
+        strategy.train(_stream_with_nan_in_validation()[0])
+    for layer in model.hidden_layers():
+        assert bool((layer.unit_state == PLASTIC).all())
+        assert not bool(layer.frozen_connections.any())
+
+
+def test_the_selection_pass_refuses_non_finite_inputs_naming_the_batch():
+    torch.manual_seed(0)
+    model = NISPAMLP(4, (8,), density=0.5)
+    batches = [torch.rand(3, 4), torch.rand(3, 4), torch.rand(3, 4)]
+    batches[2][1, 0] = math.inf
+    with pytest.raises(FloatingPointError, match=r"experience 3: selection batch 2 .*NaN or inf"):
+        mean_activations(model, batches, where="experience 3")
+    with pytest.raises(ValueError, match="non-finite"):
+        minimal_covering_units(torch.tensor([1.0, math.nan, 2.0]), 0.5)

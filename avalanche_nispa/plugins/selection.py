@@ -7,6 +7,7 @@ from typing import Any, Dict, List, Optional
 from torch import Tensor
 
 from ..algorithm.selection import mean_activations, select_candidates_
+from ..experiences import experience_name
 from ..algorithm.units import freeze_stable_connections_, promote_candidates_
 from ..sparse import PLASTIC
 from ._common import current_task_label, input_batches, require_sparse_net
@@ -72,7 +73,7 @@ class StableSelectionPlugin(ExperienceEndPlugin):
             source = getattr(strategy, "selection_inputs", strategy.adapted_dataset)
             batch_size = self.batch_size or strategy.eval_mb_size or strategy.train_mb_size
             batches = input_batches(source, batch_size, strategy.device)
-            activations = mean_activations(model, batches)
+            activations = mean_activations(model, batches, experience_name(strategy.experience))
         select_candidates_(
             model, activations, fraction, demote_dead=self.demote_dead_candidates,
             task_label=current_task_label(strategy),

@@ -192,7 +192,7 @@ class NISPA(PhaseLoopTemplate):
         """Top-1 accuracy (%) of the current task on the validation split, with the
         task's logits only; optionally the mean hidden activations measured on the way."""
         return self._validation.evaluate(self.model, int(self.experience.task_labels[0]),
-                                         record_activations)
+                                         record_activations, experience_name(self.experience))
 
     # ------------------------------------------------------------- the loop
     def make_optimizer(self, **kwargs):
