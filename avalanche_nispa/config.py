@@ -107,10 +107,16 @@ class NISPAConfig:
         return self.mode == "original"
 
     @property
+    def unfitted_schedule(self) -> TauSchedule:
+        """τ(t) as named by ``tau_schedule`` and ``tau_param``, before any fitting to
+        ``max_phases``."""
+        return make_tau_schedule(self.tau_schedule, self.tau_param)
+
+    @property
     def schedule(self) -> TauSchedule:
         """τ(t), the activation-fraction schedule (fitted to ``max_phases`` when
         ``schedule_fits_max_phases``)."""
-        schedule = make_tau_schedule(self.tau_schedule, self.tau_param)
+        schedule = self.unfitted_schedule
         if self.max_phases is not None and self.schedule_fits_max_phases:
             schedule = fit_schedule_to_phases(schedule, self.min_tau, self.max_phases)
         return schedule
@@ -144,11 +150,12 @@ class NISPAConfig:
 
     def comparable(self) -> Dict[str, Any]:
         """Plain values that determine a run: what a checkpoint stores and compares
-        (a schedule stands as its first τ values)."""
+        (a schedule stands as its first τ values before fitting to ``max_phases``,
+        which is compared with ``schedule_fits_max_phases`` on its own)."""
         values = {name: getattr(self, name) for name in field_names()}
         values.pop("tau_schedule")
         values.pop("tau_param")
-        values["tau_values"] = tau_values(self.schedule)
+        values["tau_values"] = tau_values(self.unfitted_schedule)
         values["selection_data"] = self.resolved_selection_data
         values["demote_dead_candidates"] = self.resolved_demote_dead_candidates
         return values
@@ -204,7 +211,7 @@ def _validate(config: NISPAConfig) -> None:
     if config.selection_data not in (None, "train", "validation"):
         raise ValueError(
             f"selection_data must be 'train' or 'validation', got {config.selection_data!r}")
-    validate_tau_schedule(make_tau_schedule(config.tau_schedule, config.tau_param), config.min_tau)
+    validate_tau_schedule(config.unfitted_schedule, config.min_tau)
     validate_tau_schedule(config.schedule, config.min_tau)
 
 
