@@ -203,3 +203,50 @@ def test_the_selection_pass_refuses_non_finite_inputs_naming_the_batch():
         mean_activations(model, batches, where="experience 3")
     with pytest.raises(ValueError, match="non-finite"):
         minimal_covering_units(torch.tensor([1.0, math.nan, 2.0]), 0.5)
+
+
+# ------------------------------------- 3. a diverging new task cannot touch old tasks
+class _Diverge(NISPAPlugin):
+    """Sets one live weight of a plastic unit to inf at the third step of task 1."""
+
+    def __init__(self):
+        super().__init__()
+        self.steps = 0
+
+    def after_update(self, strategy, **kwargs):
+        if strategy.experience.current_experience != 1:
+            return
+        self.steps += 1
+        if self.steps == 3:
+            layer = strategy.model.hidden_layers()[0]
+            unit = int((layer.unit_state == PLASTIC).nonzero()[0])
+            source = int(layer.connection_mask[unit].nonzero()[0])
+            with torch.no_grad():
+                layer.weight[unit, source] = math.inf
+
+
+@pytest.mark.parametrize("kind", ["nispa", "naive"])
+def test_diverging_plastic_weights_raise_naming_the_lr_and_old_tasks_are_untouched(digits, kind):
+    torch.manual_seed(0)
+    model = NISPAMLP(64, (32, 32), density=0.5)
+    optimizer = torch.optim.Adam(model.parameters(), lr=0.01)
+    if kind == "nispa":
+        strategy = NISPA(model=model, optimizer=optimizer, train_mb_size=32, eval_mb_size=256,
+                         phase_epochs=1, max_phases=3, plugins=[_Diverge()],
+                         evaluator=_evaluator())
+    else:
+        plugins = [StableSelectionPlugin(0.9), RewiringPlugin(), MaskingPlugin(), _Diverge()]
+        strategy = Naive(model=model, optimizer=optimizer, train_mb_size=32, train_epochs=2,
+                         eval_mb_size=256, plugins=plugins, evaluator=_evaluator())
+    x0, _ = _test_inputs(digits.test_stream[0])
+    strategy.train(digits.train_stream[0])
+    before = _task_logits(model, x0, 0)
+    frozen = _frozen(model)
+    with pytest.raises(FloatingPointError, match=r"learning rate 0\.01"):
+        strategy.train(digits.train_stream[1])
+    after = _task_logits(model, x0, 0)
+    assert bool(torch.isfinite(after).all())
+    assert torch.equal(before, after)
+    layers = dict(model.named_modules())
+    for name, (mask, values) in frozen.items():
+        assert torch.equal(layers[name].weight[mask], values)

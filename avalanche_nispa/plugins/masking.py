@@ -1,12 +1,14 @@
 """Keeps a sparse network sparse and its frozen entries frozen under any optimizer."""
 from __future__ import annotations
 
-from typing import List
+from typing import List, Optional
 
 import torch
 
 
+from ..experiences import experience_name
 from ..sparse import MaskedLayer, is_masked_layer
+from ._common import describe_learning_rate
 from .ordering import ExperienceEndPlugin
 
 __all__ = ["MaskingPlugin", "reinitialise_unfrozen_"]
@@ -40,6 +42,13 @@ class MaskingPlugin(ExperienceEndPlugin):
         and rewiring whatever the order of the plugin list
         (:mod:`~avalanche_nispa.plugins.ordering`).
 
+    It also watches for divergence: after every update one ``isfinite`` reduction per
+    layer is folded into a flag on the device (no host synchronisation per step), and at
+    the end of each training epoch a non-finite weight or bias raises
+    ``FloatingPointError`` naming the experience and the learning rate. Frozen weights
+    and old tasks' predictions are not touched by it (absent and frozen entries are
+    overwritten, never multiplied, so NaN cannot stay there).
+
     Works with any strategy whose model contains masked layers
     (:class:`~avalanche_nispa.sparse.MaskedLinear`, :class:`~avalanche_nispa.sparse.MaskedConv2d`).
     """
@@ -50,6 +59,7 @@ class MaskingPlugin(ExperienceEndPlugin):
         super().__init__()
         self.reinit_after_experience = reinit_after_experience
         self._layers: List[MaskedLayer] = []
+        self._finite: Optional[torch.Tensor] = None
 
     def _collect(self, strategy) -> None:
         self._layers = [m for m in strategy.model.modules() if is_masked_layer(m)]
@@ -70,8 +80,24 @@ class MaskingPlugin(ExperienceEndPlugin):
             layer.mask_gradients_()
 
     def after_update(self, strategy, **kwargs) -> None:
+        finite = self._finite
         for layer in self._layers:
             layer.enforce_masks_()
+            flag = torch.isfinite(layer.weight).all()
+            if layer.bias is not None:
+                flag = flag & torch.isfinite(layer.bias).all()
+            finite = flag if finite is None else finite & flag
+        self._finite = finite
+
+    def after_training_epoch(self, strategy, **kwargs) -> None:
+        finite, self._finite = self._finite, None
+        if finite is not None and not bool(finite):
+            raise FloatingPointError(
+                f"the weights diverged in {experience_name(strategy.experience)} (a weight or "
+                f"bias became NaN or inf) with {describe_learning_rate(strategy.optimizer)}; "
+                "training stops. Lower the learning rate. Old tasks' frozen weights and "
+                "predictions are unchanged"
+            )
 
     def end_experience(self, strategy) -> None:
         if self.reinit_after_experience:

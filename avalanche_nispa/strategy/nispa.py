@@ -25,6 +25,7 @@ from ..experiences import check_known_classes, experience_name, task_label_of, t
 from ..models.network import CLEAN_MASKED_LOGIT, SparseMultiTaskNet
 from ..optim import add_new_heads_to_optimizer
 from ..plugins import MaskingPlugin, RewiringPlugin, StableSelectionPlugin, UnitStateReporter
+from ..plugins._common import describe_learning_rate
 from ..plugins.base import NISPAPlugin
 from ..plugins.timing import PartTimer
 from .phase_loop import train_in_phases
@@ -215,7 +216,8 @@ class NISPA(PhaseLoopTemplate):
                 f"the loss became {self.loss.detach().item()} at iteration "
                 f"{self.clock.train_exp_iterations} of experience "
                 f"{getattr(self.experience, 'current_experience', '?')}; training stops. "
-                "Lower the learning rate or check the inputs for NaN/inf"
+                "Lower the learning rate or check the inputs for NaN/inf "
+                f"({describe_learning_rate(self.optimizer)})"
             )
         super().backward()
 
