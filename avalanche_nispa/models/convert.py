@@ -24,11 +24,13 @@ _NORMALISATION = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.SyncBatchNo
 
 
 def _leaves(module: nn.Module, path: str) -> List[tuple]:
-    """Modules in registration order, descending into containers."""
+    """Modules in registration order, descending into the model and into
+    ``nn.Sequential`` s; any other module with children is refused (its forward may
+    add, branch or reorder, which a chain of its children would silently get wrong)."""
     if isinstance(module, SUPPORTED_LAYERS) or isinstance(module, _CLASSIFIERS):
         return [(path, module)]
     children = list(module.named_children())
-    if not children:
+    if not children or (path and not isinstance(module, nn.Sequential)):
         raise _unsupported(path, module)
     found: List[tuple] = []
     for name, child in children:
@@ -44,6 +46,9 @@ def _unsupported(path: str, module: nn.Module) -> ValueError:
                 "later tasks would change, which breaks NISPA's frozen stable units; remove it.")
     elif isinstance(module, nn.RNNBase):
         hint = " Recurrent layers have no unit-level sparse form in NISPA; use a feed-forward model."
+    elif list(module.children()):
+        hint = (" It is a custom block: its forward (a residual sum, a branch) cannot be read "
+                "from its layers. Write the model as an nn.Sequential of supported layers.")
     names = ", ".join(t.__name__ for t in SUPPORTED_LAYERS)
     return ValueError(
         f"to_nispa cannot convert layer {path or '<model>'} ({kind}).{hint} Supported layers: "

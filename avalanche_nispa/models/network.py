@@ -110,13 +110,18 @@ class SparseMultiTaskNet(MultiTaskModule):
 
     # ----------------------------------------------------------------- topology
     def _activation_points(self) -> List[int]:
+        """Per masked layer, the module whose output is recorded as its units'
+        activation: the last one before the next masked layer, or before a ``Flatten``
+        if one comes first (modules after a flatten, such as ``Dropout``, see one value
+        per pixel instead of one per unit)."""
         points = []
         bounds = self._body_masked_index[1:] + [len(self.body)]
         for start, stop in zip(self._body_masked_index, bounds):
             point = start
             for j in range(start + 1, stop):
-                if not isinstance(self.body[j], nn.Flatten):
-                    point = j
+                if isinstance(self.body[j], nn.Flatten):
+                    break
+                point = j
             points.append(point)
         return points
 
