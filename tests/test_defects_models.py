@@ -72,3 +72,16 @@ def test_a_block_whose_forward_is_not_a_chain_is_refused():
                           nn.Linear(16, 10))
     with pytest.raises(ValueError, match=r"layer 3 \(_Residual\).*nn\.Sequential"):
         to_nispa(model, density=0.5)
+
+
+# ----------------------------------------------------- 7. the first conv dense by default
+def test_to_nispa_keeps_the_first_conv_dense_like_nispacnn_and_the_first_linear_sparse():
+    torch.manual_seed(0)
+    cnn = nn.Sequential(nn.Conv2d(1, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, 8, 3, padding=1),
+                        nn.ReLU(), nn.Flatten(), nn.Linear(8 * 8 * 8, 10))
+    first, second = to_nispa(cnn, density=0.3).hidden_layers()
+    assert first.density() == 1.0 and second.density() < 0.6
+    assert to_nispa(cnn, density=0.3, dense_first_layer=False).hidden_layers()[0].density() < 0.6
+    mlp = nn.Sequential(nn.Flatten(), nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 10))
+    assert to_nispa(mlp, density=0.3).hidden_layers()[0].density() < 0.6  # as NISPAMLP
+    assert to_nispa(mlp, density=0.3, dense_first_layer=True).hidden_layers()[0].density() == 1.0

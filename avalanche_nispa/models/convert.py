@@ -60,7 +60,7 @@ def to_nispa(
     model: nn.Module,
     density: float = 0.2,
     *,
-    dense_first_layer: bool = False,
+    dense_first_layer: Optional[bool] = None,
     num_classes: Optional[int] = None,
     mask_init: MaskInit = "bernoulli",
     head_bias_init: str = "default",
@@ -77,8 +77,13 @@ def to_nispa(
     ``Flatten`` is inserted before the first ``Linear`` when none precedes it (Avalanche's
     MLPs flatten inside ``forward``).
 
+    ``dense_first_layer``: keep the first weight layer dense. ``None`` (default) follows
+    the paper's networks: a first ``Conv2d`` stays dense (as ``NISPACNN``'s
+    ``dense_first_conv=True``, the official ``skip_first``), a first ``Linear`` is masked
+    at ``density`` (as ``NISPAMLP``). ``True`` / ``False`` force either.
+
     Raises ``ValueError`` naming the layer for anything else (BatchNorm, recurrent
-    layers, custom modules with parameters).
+    layers, custom modules with parameters, custom blocks that are not ``nn.Sequential``).
     """
     check_density(density)
     if isinstance(model, SparseMultiTaskNet):
@@ -117,7 +122,8 @@ def to_nispa(
         else:
             body.append(module)
             continue
-        if not (first_weight_layer and dense_first_layer):
+        dense = isinstance(module, nn.Conv2d) if dense_first_layer is None else dense_first_layer
+        if not (first_weight_layer and dense):
             sparsify_(masked, density, method=mask_init)
         first_weight_layer = False
         body.append(masked)
