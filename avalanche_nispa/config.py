@@ -14,7 +14,13 @@ from dataclasses import dataclass
 from typing import Any, Dict, Literal, Optional, Union
 
 from .algorithm.rewiring import GrowthInit, RewireAlgorithm, check_rewiring_choices
-from .algorithm.schedules import ScheduleName, TauSchedule, make_tau_schedule, validate_tau_schedule
+from .algorithm.schedules import (
+    ScheduleName,
+    TauSchedule,
+    fit_schedule_to_phases,
+    make_tau_schedule,
+    validate_tau_schedule,
+)
 
 __all__ = ["NISPAConfig", "Mode", "SelectionData", "LRSchedule", "PRESETS",
            "TAU_VALUES_COMPARED"]
@@ -42,6 +48,12 @@ class NISPAConfig:
     :param min_tau: stop once τ_t is at most this (5 %).
     :param max_phases: optional cap on phases per experience (≥ 2); the last phase's
         model is kept when it is reached.
+    :param schedule_fits_max_phases: with ``max_phases`` set, compress the τ schedule
+        so that it reaches its floor (the last τ above ``min_tau``) at phase
+        ``max_phases`` (:func:`~avalanche_nispa.algorithm.schedules.fit_schedule_to_phases`).
+        Default ``True``: a capped task otherwise promotes the selection made at τ near
+        1 and leaves later tasks no capacity. ``False`` keeps the uncompressed schedule;
+        without ``max_phases`` (the paper setting) it has no effect.
     :param validation_fraction: share of each experience's training data held out to
         pick the best epoch and to stop (10 %).
     :param validation_seed: seed of that split; the official code uses the same split
@@ -87,6 +99,7 @@ class NISPAConfig:
     tau_param: float = 30.0
     min_tau: float = 0.05
     max_phases: Optional[int] = None
+    schedule_fits_max_phases: bool = True
     validation_fraction: float = 0.1
     validation_seed: int = 1
     growth_init: GrowthInit = "normal"
@@ -111,9 +124,19 @@ class NISPAConfig:
         return self.mode == "original"
 
     @property
-    def schedule(self) -> TauSchedule:
-        """τ(t), the activation-fraction schedule."""
+    def unfitted_schedule(self) -> TauSchedule:
+        """τ(t) as named by ``tau_schedule`` and ``tau_param``, before any fitting to
+        ``max_phases``."""
         return make_tau_schedule(self.tau_schedule, self.tau_param)
+
+    @property
+    def schedule(self) -> TauSchedule:
+        """τ(t), the activation-fraction schedule (fitted to ``max_phases`` when
+        ``schedule_fits_max_phases``)."""
+        schedule = self.unfitted_schedule
+        if self.max_phases is not None and self.schedule_fits_max_phases:
+            schedule = fit_schedule_to_phases(schedule, self.min_tau, self.max_phases)
+        return schedule
 
     @property
     def resolved_selection_data(self) -> SelectionData:
@@ -144,11 +167,12 @@ class NISPAConfig:
 
     def comparable(self) -> Dict[str, Any]:
         """Plain values that determine a run: what a checkpoint stores and compares
-        (a schedule stands as its first τ values)."""
+        (a schedule stands as its first τ values before fitting to ``max_phases``,
+        which is compared with ``schedule_fits_max_phases`` on its own)."""
         values = {name: getattr(self, name) for name in field_names(type(self))}
         values.pop("tau_schedule")
         values.pop("tau_param")
-        values["tau_values"] = tau_values(self.schedule)
+        values["tau_values"] = tau_values(self.unfitted_schedule)
         values["selection_data"] = self.resolved_selection_data
         values["demote_dead_candidates"] = self.resolved_demote_dead_candidates
         return values
@@ -190,6 +214,9 @@ def _validate(config: NISPAConfig) -> None:
             f"max_phases must be None or an integer >= 2 (the kept model must have been "
             f"trained after one selection), got {max_phases!r}"
         )
+    if not isinstance(config.schedule_fits_max_phases, bool):
+        raise ValueError("schedule_fits_max_phases must be True or False, got "
+                         f"{config.schedule_fits_max_phases!r}")
     if not 0.0 < config.validation_fraction < 1.0:
         raise ValueError(
             f"validation_fraction must be in (0, 1), got {config.validation_fraction}")
@@ -210,6 +237,7 @@ def _validate(config: NISPAConfig) -> None:
     if config.lr_schedule not in ("experience", "phase"):
         raise ValueError(
             f"lr_schedule must be 'experience' or 'phase', got {config.lr_schedule!r}")
+    validate_tau_schedule(config.unfitted_schedule, config.min_tau)
     validate_tau_schedule(config.schedule, config.min_tau)
 
 

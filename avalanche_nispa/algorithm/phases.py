@@ -10,7 +10,9 @@ A task trains in phases of ``e`` epochs. After phase ``t`` (validation accuracy
 and the model of phase ``t - 1`` is kept, with the candidates that were in force while
 it trained. ``best_so_far`` is the maximum over all accepted phases. A cap on phases
 (``max_phases``) keeps the last phase when reached, and so does a stop requested from
-outside (another plugin's ``strategy.stop_training()``) once two phases are done.
+outside (another plugin's ``strategy.stop_training()``) once two phases are done: the
+kept model must have been trained after one selection, so a stop asked for in phase 1
+ends phase 1 at once and trains phase 2 for a single epoch (:meth:`PhaseController.epochs_allowed`).
 
 :class:`PhaseController` is the only place where any of these decisions is made.
 """
@@ -62,6 +64,12 @@ class PhaseController:
     def request_stop(self) -> None:
         """A stop asked for from outside; the current phase's epochs end now."""
         self.stop_requested = True
+
+    def epochs_allowed(self, phase_epochs: int) -> int:
+        """Epochs the current phase may train: ``phase_epochs``, or a single one when a
+        stop was requested in an earlier phase (the shortest phase that still trains
+        after a selection)."""
+        return 1 if self.stop_requested else phase_epochs
 
     def end_phase(self, accuracy: float) -> PhaseDecision:
         """Record the phase's validation accuracy (in %) and decide."""

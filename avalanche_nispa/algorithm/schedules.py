@@ -8,9 +8,19 @@ when τ_t drops to ``min_tau`` (5 % in the official code).
 from __future__ import annotations
 
 import math
-from typing import Callable, Literal, Union
+from typing import Callable, Literal, Optional, Union
 
-__all__ = ["TauSchedule", "ScheduleName", "make_tau_schedule", "validate_tau_schedule"]
+__all__ = [
+    "TauSchedule",
+    "ScheduleName",
+    "make_tau_schedule",
+    "validate_tau_schedule",
+    "first_floor_phase",
+    "fit_schedule_to_phases",
+]
+
+FLOOR_SEARCH_PHASES = 10_000
+"""How far :func:`first_floor_phase` looks for the phase where τ reaches ``min_tau``."""
 
 ScheduleName = Literal["cosine", "linear", "exp_decay"]
 TauSchedule = Callable[[int], float]
@@ -75,3 +85,56 @@ def validate_tau_schedule(schedule: TauSchedule, min_tau: float) -> None:
         )
     if values[1] > values[0] + 1e-12:
         raise ValueError("the tau schedule must not increase from phase to phase")
+
+
+def first_floor_phase(schedule: TauSchedule, min_tau: float,
+                      limit: int = FLOOR_SEARCH_PHASES) -> Optional[int]:
+    """The first phase ``t`` with ``τ_t <= min_tau`` (the phase whose stop rule fires
+    when nothing else stops the task; 26 for cosine with k = 30), or ``None`` if the
+    schedule stays above ``min_tau`` for ``limit`` phases."""
+    for t in range(1, limit + 1):
+        if schedule(t) <= min_tau:
+            return t
+    return None
+
+
+def fit_schedule_to_phases(schedule: TauSchedule, min_tau: float, max_phases: int) -> TauSchedule:
+    """``schedule`` compressed so that its last phase above ``min_tau`` falls on phase
+    ``max_phases``.
+
+    A cap on phases stops a task at phase ``M = max_phases`` and promotes the selection
+    made after phase ``M - 1``. Under the uncompressed schedule that selection is made
+    with τ near 1 (τ_2 = 98.9 % for cosine, k = 30), so almost every active unit turns
+    stable and later tasks find no capacity left. The fitted schedule runs through the
+    whole range instead: with ``T`` the first phase at ``min_tau`` (:func:`first_floor_phase`),
+
+        τ'(t) = τ(1 + (t - 1) (T - 2) / (M - 1)),
+
+    linearly interpolated between whole phases, so τ'(1) = τ(1) and τ'(M) = τ(T - 1), the
+    smallest τ above ``min_tau`` (cosine, k = 30, M = 3: 99.7 %, 60.4 %, 6.7 %).
+
+    A schedule that reaches ``min_tau`` by phase ``M + 1`` already fits and is returned
+    as is. Raises ``ValueError`` when the schedule never reaches ``min_tau``.
+    """
+    if not isinstance(max_phases, int) or max_phases < 2:
+        raise ValueError(f"max_phases must be an integer >= 2, got {max_phases!r}")
+    floor = first_floor_phase(schedule, min_tau)
+    if floor is None:
+        raise ValueError(
+            f"the tau schedule stays above min_tau = {min_tau} for {FLOOR_SEARCH_PHASES} "
+            "phases, so it cannot be fitted to max_phases; set schedule_fits_max_phases="
+            "False or choose a schedule that falls to min_tau"
+        )
+    last = floor - 1
+    if last <= max_phases:
+        return schedule
+    scale = (last - 1) / (max_phases - 1)
+
+    def fitted(t: int) -> float:
+        position = 1.0 + (t - 1) * scale
+        below = math.floor(position)
+        share = position - below
+        value = schedule(below)
+        return value if share == 0.0 else (1.0 - share) * value + share * schedule(below + 1)
+
+    return fitted

@@ -24,11 +24,13 @@ _NORMALISATION = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.SyncBatchNo
 
 
 def _leaves(module: nn.Module, path: str) -> List[tuple]:
-    """Modules in registration order, descending into containers."""
+    """Modules in registration order, descending into the model and into
+    ``nn.Sequential`` s; any other module with children is refused (its forward may
+    add, branch or reorder, which a chain of its children would silently get wrong)."""
     if isinstance(module, SUPPORTED_LAYERS) or isinstance(module, _CLASSIFIERS):
         return [(path, module)]
     children = list(module.named_children())
-    if not children:
+    if not children or (path and not isinstance(module, nn.Sequential)):
         raise _unsupported(path, module)
     found: List[tuple] = []
     for name, child in children:
@@ -44,6 +46,9 @@ def _unsupported(path: str, module: nn.Module) -> ValueError:
                 "later tasks would change, which breaks NISPA's frozen stable units; remove it.")
     elif isinstance(module, nn.RNNBase):
         hint = " Recurrent layers have no unit-level sparse form in NISPA; use a feed-forward model."
+    elif list(module.children()):
+        hint = (" It is a custom block: its forward (a residual sum, a branch) cannot be read "
+                "from its layers. Write the model as an nn.Sequential of supported layers.")
     names = ", ".join(t.__name__ for t in SUPPORTED_LAYERS)
     return ValueError(
         f"to_nispa cannot convert layer {path or '<model>'} ({kind}).{hint} Supported layers: "
@@ -55,7 +60,7 @@ def to_nispa(
     model: nn.Module,
     density: float = 0.2,
     *,
-    dense_first_layer: bool = False,
+    dense_first_layer: Optional[bool] = None,
     num_classes: Optional[int] = None,
     mask_init: MaskInit = "bernoulli",
     head_bias_init: str = "default",
@@ -73,11 +78,16 @@ def to_nispa(
     ``Flatten`` is inserted before the first ``Linear`` when none precedes it (Avalanche's
     MLPs flatten inside ``forward``).
 
+    ``dense_first_layer``: keep the first weight layer dense. ``None`` (default) follows
+    the paper's networks: a first ``Conv2d`` stays dense (as ``NISPACNN``'s
+    ``dense_first_conv=True``, the official ``skip_first``), a first ``Linear`` is masked
+    at ``density`` (as ``NISPAMLP``). ``True`` / ``False`` force either.
+
     ``class_incremental=True`` (with ``num_classes``) gives one shared output layer for
     NISPA-Replay instead of a head per task.
 
     Raises ``ValueError`` naming the layer for anything else (BatchNorm, recurrent
-    layers, custom modules with parameters).
+    layers, custom modules with parameters, custom blocks that are not ``nn.Sequential``).
     """
     check_density(density)
     if isinstance(model, SparseMultiTaskNet):
@@ -116,7 +126,8 @@ def to_nispa(
         else:
             body.append(module)
             continue
-        if not (first_weight_layer and dense_first_layer):
+        dense = isinstance(module, nn.Conv2d) if dense_first_layer is None else dense_first_layer
+        if not (first_weight_layer and dense):
             sparsify_(masked, density, method=mask_init)
         first_weight_layer = False
         body.append(masked)

@@ -124,6 +124,7 @@ class SparseMultiTaskNet(MultiTaskModule):
                 "build it with avalanche_nispa.models.to_nispa() or the model zoo"
             )
         self._record_index = self._activation_points()
+        self._guarded_inputs = frozenset(self._body_masked_index[1:])
         self._head_classes_end = 0  # largest class id of any head + 1, kept by _new_head
         self.class_incremental = bool(class_incremental)
         if self.class_incremental:
@@ -132,13 +133,18 @@ class SparseMultiTaskNet(MultiTaskModule):
 
     # ----------------------------------------------------------------- topology
     def _activation_points(self) -> List[int]:
+        """Per masked layer, the module whose output is recorded as its units'
+        activation: the last one before the next masked layer, or before a ``Flatten``
+        if one comes first (modules after a flatten, such as ``Dropout``, see one value
+        per pixel instead of one per unit)."""
         points = []
         bounds = self._body_masked_index[1:] + [len(self.body)]
         for start, stop in zip(self._body_masked_index, bounds):
             point = start
             for j in range(start + 1, stop):
-                if not isinstance(self.body[j], nn.Flatten):
-                    point = j
+                if isinstance(self.body[j], nn.Flatten):
+                    break
+                point = j
             points.append(point)
         return points
 
@@ -168,10 +174,21 @@ class SparseMultiTaskNet(MultiTaskModule):
     def features(self, x: Tensor, activation_sums: Optional[List[Tensor]] = None) -> Tensor:
         """Run the body. If ``activation_sums`` is given (one tensor per hidden layer,
         or an empty list), add each hidden layer's per-unit activation summed over the
-        batch (and over H×W for conv maps) to it."""
+        batch (and over H×W for conv maps) to it.
+
+        In eval mode the input of every masked layer after the first, and the body's
+        output, pass through ``nan_to_num``: a stable unit reads a plastic unit only
+        through an absent (zero) weight, and ``0 * inf`` is NaN, so a diverged plastic
+        unit would otherwise turn old tasks' predictions into NaN. Finite values are
+        untouched, so predictions of old tasks stay bit-identical. (Training mode skips
+        it: there a divergence raises, see :class:`~avalanche_nispa.plugins.MaskingPlugin`.)
+        """
         record = activation_sums is not None
+        guard = not self.training
         k = 0
         for i, module in enumerate(self.body):
+            if guard and i in self._guarded_inputs:
+                x = torch.nan_to_num(x)
             x = module(x)
             if record and k < len(self._record_index) and i == self._record_index[k]:
                 dims = [0] + list(range(2, x.dim()))
@@ -181,7 +198,7 @@ class SparseMultiTaskNet(MultiTaskModule):
                 else:
                     activation_sums[k] += summed  # type: ignore[index]
                 k += 1
-        return x
+        return torch.nan_to_num(x) if guard else x
 
     def output_width(self) -> int:
         """Width of the output vector: every class id a head or an experience has

@@ -8,7 +8,18 @@ from torch import Tensor
 from ..data_cache import ordered_batches
 from ..models.network import SparseMultiTaskNet
 
-__all__ = ["require_sparse_net", "current_task_label", "input_batches"]
+__all__ = ["require_sparse_net", "current_task_label", "input_batches", "describe_learning_rate"]
+
+
+def describe_learning_rate(optimizer) -> str:
+    """``"learning rate 0.01"`` (or ``"learning rates 0.01, 0.001"`` for several
+    parameter groups), for error messages about diverging training."""
+    rates = sorted({float(group["lr"]) for group in getattr(optimizer, "param_groups", [])
+                    if "lr" in group}, reverse=True)
+    if not rates:
+        return "learning rate (unknown)"
+    plural = "s" if len(rates) > 1 else ""
+    return f"learning rate{plural} " + ", ".join(f"{rate:g}" for rate in rates)
 
 
 def require_sparse_net(model: torch.nn.Module, plugin: str) -> SparseMultiTaskNet:

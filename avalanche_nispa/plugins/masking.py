@@ -1,13 +1,15 @@
 """Keeps a sparse network sparse and its frozen entries frozen under any optimizer."""
 from __future__ import annotations
 
-from typing import List
+from typing import List, Optional
 
 import torch
 
 
+from ..experiences import experience_name
 from ..sparse import MaskedLayer, is_masked_layer
-from .base import NISPAPlugin
+from ._common import describe_learning_rate
+from .ordering import ExperienceEndPlugin
 
 __all__ = ["MaskingPlugin", "reinitialise_unfrozen_"]
 
@@ -25,7 +27,7 @@ def reinitialise_unfrozen_(model: torch.nn.Module) -> None:
         layer.enforce_masks_()
 
 
-class MaskingPlugin(NISPAPlugin):
+class MaskingPlugin(ExperienceEndPlugin):
     """Masking: masked weights stay exactly zero and frozen weights and biases stay
     bit-identical after every optimizer step.
 
@@ -36,16 +38,28 @@ class MaskingPlugin(NISPAPlugin):
 
     :param reinit_after_experience: at the end of each experience redraw all non-frozen
         weights and zero non-frozen biases, as the official code does, so the next task
-        starts its plastic part afresh (``--reinit 1``).
+        starts its plastic part afresh (``--reinit 1``). This runs after selection
+        and rewiring whatever the order of the plugin list
+        (:mod:`~avalanche_nispa.plugins.ordering`).
+
+    It also watches for divergence: after every update one ``isfinite`` reduction per
+    layer is folded into a flag on the device (no host synchronisation per step), and at
+    the end of each training epoch a non-finite weight or bias raises
+    ``FloatingPointError`` naming the experience and the learning rate. Frozen weights
+    and old tasks' predictions are not touched by it (absent and frozen entries are
+    overwritten, never multiplied, so NaN cannot stay there).
 
     Works with any strategy whose model contains masked layers
     (:class:`~avalanche_nispa.sparse.MaskedLinear`, :class:`~avalanche_nispa.sparse.MaskedConv2d`).
     """
 
+    end_rank = 2
+
     def __init__(self, reinit_after_experience: bool = True) -> None:
         super().__init__()
         self.reinit_after_experience = reinit_after_experience
         self._layers: List[MaskedLayer] = []
+        self._finite: Optional[torch.Tensor] = None
 
     def _collect(self, strategy) -> None:
         self._layers = [m for m in strategy.model.modules() if is_masked_layer(m)]
@@ -56,6 +70,7 @@ class MaskingPlugin(NISPAPlugin):
             )
 
     def before_training_exp(self, strategy, **kwargs) -> None:
+        super().before_training_exp(strategy, **kwargs)
         self._collect(strategy)
         for layer in self._layers:
             layer.refresh_()
@@ -65,9 +80,25 @@ class MaskingPlugin(NISPAPlugin):
             layer.mask_gradients_()
 
     def after_update(self, strategy, **kwargs) -> None:
+        finite = self._finite
         for layer in self._layers:
             layer.enforce_masks_()
+            flag = torch.isfinite(layer.weight).all()
+            if layer.bias is not None:
+                flag = flag & torch.isfinite(layer.bias).all()
+            finite = flag if finite is None else finite & flag
+        self._finite = finite
 
-    def after_training_exp(self, strategy, **kwargs) -> None:
+    def after_training_epoch(self, strategy, **kwargs) -> None:
+        finite, self._finite = self._finite, None
+        if finite is not None and not bool(finite):
+            raise FloatingPointError(
+                f"the weights diverged in {experience_name(strategy.experience)} (a weight or "
+                f"bias became NaN or inf) with {describe_learning_rate(strategy.optimizer)}; "
+                "training stops. Lower the learning rate. Old tasks' frozen weights and "
+                "predictions are unchanged"
+            )
+
+    def end_experience(self, strategy) -> None:
         if self.reinit_after_experience:
             reinitialise_unfrozen_(strategy.model)

@@ -13,12 +13,12 @@ from ..algorithm.rewiring import (
     rewire_,
 )
 from ._common import current_task_label, require_sparse_net
-from .base import NISPAPlugin
+from .ordering import ExperienceEndPlugin
 
 __all__ = ["RewiringPlugin"]
 
 
-class RewiringPlugin(NISPAPlugin):
+class RewiringPlugin(ExperienceEndPlugin):
     """Rewiring (spec §2.4, §2.5).
 
     Drops every connection from a plastic unit into a stable or candidate unit, then
@@ -27,7 +27,7 @@ class RewiringPlugin(NISPAPlugin):
     (``after_phase``); it also runs at the end of every experience, after
     :class:`StableSelectionPlugin` promoted its candidates, which in NISPA finds nothing
     left to drop and with any other strategy cuts the plastic inputs of the new stable
-    units.
+    units (in any list order: :mod:`~avalanche_nispa.plugins.ordering`).
 
     :param rewire_algo: which absent connections may grow: ``"full_random"`` (any
         source, official), ``"forwardT_random"`` (stable→plastic) or ``"flow_random"``
@@ -39,6 +39,8 @@ class RewiringPlugin(NISPAPlugin):
     :param original_flatten_bug: reproduce the official code's conv→linear index bug in
         that step (spec §8.3).
     """
+
+    end_rank = 1
 
     def __init__(
         self,
@@ -89,5 +91,5 @@ class RewiringPlugin(NISPAPlugin):
         if state["generator"] is not None and self.generator is not None:
             self.generator.set_state(state["generator"])
 
-    def after_training_exp(self, strategy, **kwargs) -> None:
+    def end_experience(self, strategy) -> None:
         self.rewire(strategy)

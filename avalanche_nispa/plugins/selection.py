@@ -7,15 +7,16 @@ from typing import Any, Dict, List, Optional
 from torch import Tensor
 
 from ..algorithm.selection import mean_activations, select_candidates_
+from ..experiences import experience_name
 from ..algorithm.units import freeze_stable_connections_, promote_candidates_
 from ..sparse import PLASTIC
 from ._common import current_task_label, input_batches, require_sparse_net
-from .base import NISPAPlugin
+from .ordering import ExperienceEndPlugin
 
 __all__ = ["StableSelectionPlugin"]
 
 
-class StableSelectionPlugin(NISPAPlugin):
+class StableSelectionPlugin(ExperienceEndPlugin):
     """Stable selection (spec §2.3, §2.6).
 
     Candidates are the fewest units of each hidden layer covering a fraction τ of the
@@ -28,7 +29,9 @@ class StableSelectionPlugin(NISPAPlugin):
     once at the end of the experience with ``activation_fraction``; combine it with
     :class:`RewiringPlugin` (which cuts plastic inputs of stable units) and
     :class:`MaskingPlugin` (which keeps frozen weights frozen), otherwise stable units
-    keep inputs from units that go on learning.
+    keep inputs from units that go on learning. In any list order, the end of an
+    experience runs selection, then rewiring, then masking's re-init
+    (:mod:`~avalanche_nispa.plugins.ordering`).
 
     :param activation_fraction: τ used when no phase loop selected candidates.
     :param demote_dead_candidates: return candidates with no stable or candidate input
@@ -58,7 +61,10 @@ class StableSelectionPlugin(NISPAPlugin):
         self._selected_this_experience = False
         self._warned_full: set = set()
 
+    end_rank = 0
+
     def before_training_exp(self, strategy, **kwargs) -> None:
+        super().before_training_exp(strategy, **kwargs)
         require_sparse_net(strategy.model, type(self).__name__)
         self._selected_this_experience = False
 
@@ -72,7 +78,7 @@ class StableSelectionPlugin(NISPAPlugin):
             source = getattr(strategy, "selection_inputs", strategy.adapted_dataset)
             batch_size = self.batch_size or strategy.eval_mb_size or strategy.train_mb_size
             batches = input_batches(source, batch_size, strategy.device)
-            activations = mean_activations(model, batches)
+            activations = mean_activations(model, batches, experience_name(strategy.experience))
         select_candidates_(
             model, activations, fraction, demote_dead=self.demote_dead_candidates,
             task_label=current_task_label(strategy),
@@ -103,7 +109,7 @@ class StableSelectionPlugin(NISPAPlugin):
     def load_state_dict(self, state: Dict[str, Any]) -> None:
         self._warned_full = set(int(i) for i in state["warned_full_layers"])
 
-    def after_training_exp(self, strategy, **kwargs) -> None:
+    def end_experience(self, strategy) -> None:
         model = require_sparse_net(strategy.model, type(self).__name__)
         if not self._selected_this_experience:
             self.select(strategy, self.activation_fraction)

@@ -19,9 +19,9 @@ Buffers (all in ``state_dict``):
 - ``frozen_bias`` (bool, ``out``): biases that never change again.
 - ``unit_state`` (int8, ``out``): ``PLASTIC``, ``CANDIDATE`` or ``STABLE`` per unit.
 
-Derived caches (not in ``state_dict``, rebuilt by :meth:`refresh_`): the dense float
-multiplier of trainable live weights and the values of frozen weights and biases, which
-are written back after every update so frozen entries stay bit-identical whatever the
+Derived caches (not in ``state_dict``, rebuilt by :meth:`refresh_`): the boolean
+mask of untrainable (absent or frozen) weights and the values of frozen weights and
+biases, which are written back after every update so frozen entries stay bit-identical whatever the
 optimizer does (momentum, Adam moments, weight decay).
 """
 from __future__ import annotations
@@ -75,10 +75,10 @@ class MaskedLayer:
         self.register_buffer(
             "unit_state", torch.full((out_units,), PLASTIC, dtype=torch.int8, device=device)
         )
-        self.register_buffer("_trainable_multiplier", None, persistent=False)
+        self.register_buffer("_untrainable", None, persistent=False)
         self._frozen_weight_values: Optional[Tensor] = None
         self._frozen_bias_values: Optional[Tensor] = None
-        self._trainable_bias_multiplier: Optional[Tensor] = None
+        self._frozen_bias_mask: Optional[Tensor] = None
         self.refresh_()
 
     # ------------------------------------------------------------------ shapes
@@ -112,45 +112,46 @@ class MaskedLayer:
         frozen = self.frozen_connections & self.connection_mask
         self.frozen_connections.copy_(frozen)
         trainable = self.connection_mask & ~frozen
-        self._trainable_multiplier = self.expand(trainable).to(weight.dtype).contiguous()
+        self._untrainable = self.expand(~trainable).contiguous()
         if bool(frozen.any()):
-            self._frozen_weight_values = weight * self.expand(frozen).to(weight.dtype)
+            self._frozen_weight_values = torch.where(self.expand(frozen), weight.detach(), 0.0)
         else:
             self._frozen_weight_values = None
         if self.bias is not None and bool(self.frozen_bias.any()):
-            keep = self.frozen_bias.to(self.bias.dtype)
-            self._frozen_bias_values = self.bias.detach() * keep
-            self._trainable_bias_multiplier = 1.0 - keep
+            self._frozen_bias_values = torch.where(self.frozen_bias, self.bias.detach(), 0.0)
+            self._frozen_bias_mask = self.frozen_bias.clone()
         else:
+            self._frozen_bias_mask = None
             self._frozen_bias_values = None
-            self._trainable_bias_multiplier = None
         self.enforce_masks_()
 
     @torch.no_grad()
     def enforce_masks_(self) -> None:
         """Zero absent weights and write frozen weights and biases back, in place.
 
-        Bit-exact: a trainable live weight is multiplied by 1.0, a frozen one is
-        ``0 * w + v == v`` and an absent one becomes 0.
+        Bit-exact: a trainable live weight is kept, a frozen one is overwritten by
+        ``0 + v == v`` and an absent one becomes 0, even when the optimizer wrote NaN or
+        inf there (a multiplication by 0 would keep a NaN, and a NaN at an absent
+        position of a stable unit's row would reach an old task's output).
         """
-        self.weight.mul_(self._trainable_multiplier)
+        self.weight.masked_fill_(self._untrainable, 0.0)
         if self._frozen_weight_values is not None:
             self.weight.add_(self._frozen_weight_values)
         if self._frozen_bias_values is not None:
-            self.bias.mul_(self._trainable_bias_multiplier).add_(self._frozen_bias_values)
+            self.bias.masked_fill_(self._frozen_bias_mask, 0.0).add_(self._frozen_bias_values)
 
     @torch.no_grad()
     def mask_gradients_(self) -> None:
         """Zero the gradients of absent and frozen entries, so optimizer states
         (momentum, Adam moments) never accumulate there."""
         if self.weight.grad is not None:
-            self.weight.grad.mul_(self._trainable_multiplier)
+            self.weight.grad.masked_fill_(self._untrainable, 0.0)
         if (
             self.bias is not None
             and self.bias.grad is not None
-            and self._trainable_bias_multiplier is not None
+            and self._frozen_bias_mask is not None
         ):
-            self.bias.grad.mul_(self._trainable_bias_multiplier)
+            self.bias.grad.masked_fill_(self._frozen_bias_mask, 0.0)
 
     # ------------------------------------------------------------ mutations
     @torch.no_grad()

@@ -24,6 +24,7 @@ from ..data_cache import TensorBatches, materialize
 from ..models.network import CLEAN_MASKED_LOGIT
 from ..optim import add_new_heads_to_optimizer
 from ..plugins import MaskingPlugin, RewiringPlugin, StableSelectionPlugin, UnitStateReporter
+from ..plugins._common import describe_learning_rate
 from ..plugins.base import NISPAPlugin
 from ..plugins.lr_phase import RestartLRSchedulePerPhase
 from ..plugins.timing import PartTimer
@@ -186,7 +187,7 @@ class NISPA(PhaseLoopTemplate):
         """Top-1 accuracy (%) of the current task on the validation split, with the
         task's logits only; optionally the mean hidden activations measured on the way."""
         return self._validation.evaluate(self.model, int(self.experience.task_labels[0]),
-                                         record_activations)
+                                         record_activations, experience_name(self.experience))
 
     # ------------------------------------------------------------- the loop
     def make_optimizer(self, **kwargs):
@@ -216,6 +217,7 @@ class NISPA(PhaseLoopTemplate):
                 f"the loss became {self.loss.detach().item()} at iteration "
                 f"{self.clock.train_exp_iterations} of experience "
                 f"{getattr(self.experience, 'current_experience', '?')}; training stops. "
-                "Lower the learning rate or check the inputs for NaN/inf"
+                "Lower the learning rate or check the inputs for NaN/inf "
+                f"({describe_learning_rate(self.optimizer)})"
             )
         super().backward()

@@ -69,7 +69,7 @@ def _train_phase(strategy: Any, controller: PhaseController, **kwargs: Any
     selection reads the validation split) and the number of epochs trained."""
     timer = strategy.timer
     record = strategy.config.resolved_selection_data == "validation"
-    phase_epochs = strategy.config.phase_epochs
+    phase_epochs = controller.epochs_allowed(strategy.config.phase_epochs)
     keep_best = strategy.config.keep_best_epoch
     best_accuracy, best_state, best_activations = -math.inf, None, None
     trained = 0

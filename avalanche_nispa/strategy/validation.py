@@ -11,6 +11,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from ..algorithm.selection import batch_is_finite, raise_if_non_finite
 from ..data_cache import ordered_batches
 
 __all__ = ["validation_size", "split_validation", "ValidationSet"]
@@ -37,20 +38,28 @@ class ValidationSet:
         ]
 
     @torch.no_grad()
-    def evaluate(self, model, task: int, record_activations: bool = False
+    def evaluate(self, model, task: int, record_activations: bool = False, where: str = ""
                  ) -> Tuple[float, Optional[List[Tensor]]]:
         """Top-1 accuracy (%) of task ``task``'s head, with that task's logits only;
-        optionally the mean hidden activations measured on the way."""
+        optionally the mean hidden activations measured on the way.
+
+        Raises ``FloatingPointError`` naming ``where`` (the experience) and the first
+        batch whose inputs, activations or logits are not finite: a NaN would otherwise
+        rank every unit first and make it stable.
+        """
         was_training = model.training
         model.eval()
         correct = total = 0
         sums: Optional[List[Tensor]] = [] if record_activations else None
+        flags: List[Tensor] = []
         try:
             for x, y in self.batches:
                 logits = model.task_logits(model.features(x, sums), task)
+                flags.append(batch_is_finite(x, logits, *(sums or ())))
                 correct += int((logits.argmax(dim=1) == y).sum())
                 total += int(y.numel())
         finally:
             model.train(was_training)
+        raise_if_non_finite(flags, where, "validation")
         activations = [s / total for s in sums] if sums is not None else None
         return 100.0 * correct / max(total, 1), activations
