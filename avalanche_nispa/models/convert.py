@@ -3,7 +3,6 @@ from __future__ import annotations
 
 from typing import List, Optional
 
-import torch
 from torch import nn
 
 from avalanche.models import IncrementalClassifier, MultiHeadClassifier

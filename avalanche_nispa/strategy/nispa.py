@@ -21,6 +21,7 @@ from avalanche.training.plugins.evaluation import default_evaluator
 from .._avalanche import PhaseLoopTemplate
 from ..config import NISPAConfig, config_from_kwargs
 from ..data_cache import TensorBatches, materialize
+from ..experiences import experience_name
 from ..models.network import CLEAN_MASKED_LOGIT
 from ..optim import add_new_heads_to_optimizer
 from ..plugins import MaskingPlugin, RewiringPlugin, StableSelectionPlugin, UnitStateReporter
