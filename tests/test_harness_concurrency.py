@@ -81,3 +81,91 @@ def test_temporaries_of_dead_writers_are_removed(tmp_path):
         path.write_text("torn")
     atomic.atomic_write_text(target, "a,b\n")
     assert sorted(p.name for p in tmp_path.iterdir()) == [mine.name, "runs.csv"]
+
+
+# --------------------------------------------------------------------------- #
+# The results directory's lock
+
+_HOLDER = """
+    import sys
+    from avalanche_nispa.harness.lock import results_dir_lock
+
+    with results_dir_lock({directory!r}, "python -m benchmarks.compare --child"):
+        print("ready", flush=True)
+        sys.stdin.readline()
+"""
+
+_TINY = ["--strategies", "naive", "--seeds", "0", "--set", "epochs=1",
+         "--set", "backbone.hidden_sizes=8", "--no-plots"]
+
+
+@pytest.fixture
+def one_thread():
+    """The digits configuration asks torch for one thread: give the others back."""
+    import torch
+
+    threads = torch.get_num_threads()
+    yield
+    torch.set_num_threads(threads)
+
+
+def test_a_second_harness_is_refused_naming_the_first(tmp_path, one_thread):
+    from avalanche_nispa.harness import cli
+
+    results = tmp_path / "results"
+    child = _child(_HOLDER.format(directory=str(results)))
+    try:
+        with pytest.raises(SystemExit) as refused:
+            cli.main([*_TINY, "--results-dir", str(results)])
+        message = str(refused.value)
+        assert f"another harness (pid {child.pid}, started " in message
+        assert f"command python -m benchmarks.compare --child) is writing {results}; " \
+               "wait for it or use another --results-dir" in message
+        assert [p.name for p in results.iterdir()] == [".lock"]  # nothing ran
+    finally:
+        code, err = _finish(child)
+    assert code == 0, err
+    assert not (results / ".lock").exists()  # the holder removed it when done
+    result = cli.main([*_TINY, "--results-dir", str(results)])
+    assert result.outcome.executed == ["naive__seed0"]
+    assert not (results / ".lock").exists()
+
+
+def test_a_killed_harness_leaves_the_directory_unlocked(tmp_path):
+    from avalanche_nispa.harness.lock import ResultsDirBusy, results_dir_lock
+
+    child = _child(_HOLDER.format(directory=str(tmp_path)))
+    with pytest.raises(ResultsDirBusy, match=f"pid {child.pid},"):
+        with results_dir_lock(tmp_path):
+            pass
+    child.kill()
+    child.communicate(timeout=60)
+    assert (tmp_path / ".lock").exists()  # left behind, but no longer locked
+    with results_dir_lock(tmp_path, "second"):
+        assert '"command": "second"' in (tmp_path / ".lock").read_text()
+    assert not (tmp_path / ".lock").exists()
+
+
+def test_the_lock_is_taken_again_by_its_thread_but_not_by_another(tmp_path):
+    import threading
+
+    from avalanche_nispa.harness.lock import ResultsDirBusy, results_dir_lock
+
+    errors: list[BaseException] = []
+
+    def other_thread() -> None:
+        try:
+            with results_dir_lock(tmp_path):
+                pass
+        except ResultsDirBusy as error:
+            errors.append(error)
+
+    with results_dir_lock(tmp_path, "outer"):
+        with results_dir_lock(tmp_path, "inner"):  # run_comparison inside the command line
+            pass
+        assert (tmp_path / ".lock").exists()  # the inner block did not release it
+        thread = threading.Thread(target=other_thread)
+        thread.start()
+        thread.join()
+    assert len(errors) == 1 and f"pid {os.getpid()}," in str(errors[0])
+    assert not (tmp_path / ".lock").exists()
