@@ -182,13 +182,26 @@ def make_plans(
             as without a grid) and ``nispa(lr=0.003)``. A strategy named only
             in a grid is added to ``strategies``. Values are type-checked
             against the strategy's settings (KeyError / TypeError otherwise).
+
+    Raises:
+        ValueError: something is given twice, so that a row or a run would be
+            counted twice: a strategy, a seed, a grid key or one of its values,
+            or two rows whose runs have the same settings (``default`` next to
+            the configured value, ``1e4`` next to ``10000.0``).
     """
+    _refuse_twice("strategy", strategies)
+    _refuse_twice("seed", seeds)
     per_strategy: dict[str, dict[str, list[str]]] = {}
     for key, values in grids:
         strategy, _, name = key.partition(".")
         if strategy not in STRATEGIES or not name:
             raise ValueError(f"a grid key must be <strategy>.<key>, got {key!r}")
-        per_strategy.setdefault(strategy, {})[name] = [v for v in values.split(",") if v]
+        if name in per_strategy.get(strategy, {}):
+            raise ValueError(f"the grid of {key} is given twice: give all its values in one "
+                             "--grid (--density-sweep is a grid of the density)")
+        listed = [v.strip() for v in values.split(",") if v.strip()]
+        _refuse_twice(f"{key}=", listed, joined="")
+        per_strategy.setdefault(strategy, {})[name] = listed
     order = list(strategies) + [s for s in per_strategy if s not in strategies]
     plans = []
     for strategy in order:
@@ -204,7 +217,35 @@ def make_plans(
             hparams = cfg.hparams(strategy, overrides)
             label = _grid_label(strategy, variant) if variant else strategy
             plans += [RunPlan(label, strategy, seed, hparams) for seed in seeds]
+    _refuse_same_runs(cfg, plans)
     return plans
+
+
+def _refuse_twice(what: str, values: Sequence[Any], joined: str = " ") -> None:
+    """A ValueError naming the first value of ``values`` that comes twice."""
+    seen: set[Any] = set()
+    for value in values:
+        if value in seen:
+            raise ValueError(f"{what}{joined}{value} is given twice: its runs would be "
+                             "counted twice in the table")
+        seen.add(value)
+
+
+def _refuse_same_runs(cfg: BenchmarkConfig, plans: Sequence[RunPlan]) -> None:
+    """A ValueError when two plans are one run (same settings) or share one file."""
+    by_fingerprint: dict[str, RunPlan] = {}
+    by_stem: dict[str, RunPlan] = {}
+    for plan in plans:
+        same = by_fingerprint.setdefault(plan.fingerprint(cfg), plan)
+        if same is not plan:
+            raise ValueError(
+                f"{same.label} and {plan.label} are the same runs (the same settings): each "
+                "would be trained and counted in its own row; keep one of them"
+            )
+        same = by_stem.setdefault(plan.stem, plan)
+        if same is not plan:
+            raise ValueError(f"{same.label} and {plan.label} would share the file "
+                             f"runs/{plan.stem}.json: rename one value")
 
 
 def results_dir_conflicts(

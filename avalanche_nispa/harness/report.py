@@ -92,10 +92,17 @@ def aggregate(runs: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     Each row has ``label``, ``strategy``, ``seeds``, ``n_seeds``, ``hparams``,
     ``<metric>_mean`` / ``<metric>_std`` for every key of :data:`METRICS`, and
     ``accuracy_matrix_mean``.
+
+    Raises:
+        ValueError: a (label, seed) pair comes twice: it would be counted twice.
     """
     by_label: dict[str, list[dict[str, Any]]] = {}
     for run in runs:
-        by_label.setdefault(run["label"], []).append(run)
+        group = by_label.setdefault(run["label"], [])
+        if any(other["seed"] == run["seed"] for other in group):
+            raise ValueError(f"the run {run['label']} seed {run['seed']} is given twice: "
+                             "it would be counted twice in its row")
+        group.append(run)
     rows = []
     for label, group in by_label.items():
         group = sorted(group, key=lambda r: r["seed"])
