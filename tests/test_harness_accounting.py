@@ -65,6 +65,32 @@ def _snapshot(directory: Path) -> dict[Path, bytes]:
 
 
 # --------------------------------------------------------------------------- #
+# (a) fewer seeds than the table averages
+
+
+def test_fewer_seeds_are_refused_naming_the_seeds_the_table_would_lose(tmp_path, no_training):
+    _store(tmp_path, ["--strategies", "naive,ewc", "--seeds", "0,1,2"])
+    saved = _snapshot(tmp_path)
+    with pytest.raises(SystemExit) as refused:
+        cli.main(["--strategies", "naive,ewc", "--seeds", "0", *_COMMON,
+                  "--results-dir", str(tmp_path)])
+    assert (f"{tmp_path}/results.md averages naive, ewc over seeds 0,1,2; this command "
+            "runs seed 0 of them, so those rows would lose seeds 1,2") in str(refused.value)
+    assert "add the missing strategies, seeds or grid values" in str(refused.value)
+    assert _snapshot(tmp_path) == saved
+    # more seeds are fine (not trained here: only the conflict check is asked)
+    planned = cli.plan_command(["--strategies", "naive,ewc", "--seeds", "0,1,2,3", *_COMMON])
+    from avalanche_nispa.harness.planning import results_dir_conflicts
+
+    assert results_dir_conflicts(planned.cfg, planned.plans, tmp_path) == []
+    # --replace shrinks the table on request; the other seeds' runs stay stored
+    replaced = cli.main(["--strategies", "naive,ewc", "--seeds", "0", "--replace", *_COMMON,
+                         "--results-dir", str(tmp_path)])
+    assert [row["seeds"] for row in replaced.rows] == [[0], [0]]
+    assert len(list((tmp_path / "runs").glob("*.json"))) == 6
+
+
+# --------------------------------------------------------------------------- #
 # (b) duplicates
 
 
@@ -98,3 +124,24 @@ def test_the_table_refuses_a_run_counted_twice():
     record = _record(planned.plans[0], planned.cfg, 0.5)
     with pytest.raises(ValueError, match=r"naive seed 0 is given twice"):
         report.aggregate([record, dict(record)])
+
+
+# --------------------------------------------------------------------------- #
+# (c) results.json missing: the stored runs are the table
+
+
+def test_stored_runs_count_as_the_table_when_results_json_is_missing(tmp_path, no_training):
+    _store(tmp_path, ["--strategies", "naive,replay", "--seeds", "0,1"], table=False)
+    with pytest.raises(SystemExit) as refused:
+        cli.main(["--strategies", "naive", "--seeds", "0", *_COMMON,
+                  "--results-dir", str(tmp_path)])
+    message = str(refused.value)
+    assert f"{tmp_path}/runs/ holds runs of replay, which this command does not run" in message
+    assert "results.json is missing, so the stored runs count as the table" in message
+    assert f"{tmp_path}/runs/ holds runs of naive over seeds 0,1; this command runs seed 0 of " \
+           "them, so that row would lose seed 1" in message
+    assert not (tmp_path / "results.json").exists()
+    # the command that covers them rebuilds the table without training
+    rebuilt = cli.main(["--strategies", "naive,replay", "--seeds", "0,1", *_COMMON,
+                        "--results-dir", str(tmp_path)])
+    assert rebuilt.outcome.executed == [] and len(rebuilt.outcome.skipped) == 4

@@ -221,7 +221,7 @@ def _run(planned: CommandPlan, command: str) -> ComparisonResult:
         raise SystemExit(
             "error: nothing was run, because this command would overwrite results:\n  - "
             + "\n  - ".join(conflicts)
-            + "\nUse another --results-dir, add the missing strategies or grid values "
+            + "\nUse another --results-dir, add the missing strategies, seeds or grid values "
             "(the finished runs are reused), or pass --replace to overwrite."
         )
     try:

@@ -253,27 +253,69 @@ def results_dir_conflicts(
 ) -> list[str]:
     """What running ``plans`` into ``results_dir`` would replace without being asked.
 
-    Two things: the rows of the directory's current table that these plans do
-    not produce (the table is rewritten from this command's runs only), and,
-    unless ``rerun``, stored runs with the same file name but other settings
-    (a finished run is kept only while its settings match).
+    The table is rewritten from this command's runs only, so: the rows of the
+    directory's current table that these plans do not produce, and the seeds
+    of its rows that they do not run. The current table is ``results.json``;
+    when it is missing, the stored runs (``runs/*.json``) are, so that a table
+    lost or never written still protects its runs. And, unless ``rerun``,
+    stored runs with the same file name but other settings (a finished run is
+    kept only while its settings match).
     """
+    results_dir = Path(results_dir)
+    source, verb, table = _current_table(results_dir)
+    planned: dict[str, set[int]] = {}
+    for plan in plans:
+        planned.setdefault(plan.label, set()).add(plan.seed)
     problems = []
-    table = read_record(Path(results_dir) / "results.json")
-    if table is not None:
-        wanted = {plan.label for plan in plans}
-        dropped = [row["label"] for row in table.get("rows", []) if row["label"] not in wanted]
-        if dropped:
-            problems.append(
-                f"{results_dir}/results.md lists {', '.join(dropped)}, which this "
-                "command does not run; its table would lose those rows"
-            )
+    dropped = [label for label in table if label not in planned]
+    if dropped and verb == "averages":
+        problems.append(
+            f"{source} lists {', '.join(dropped)}, which this command does not run; its "
+            "table would lose those rows"
+        )
+    elif dropped:
+        problems.append(
+            f"{source} {verb} {', '.join(dropped)}, which this command does not run "
+            "(results.json is missing, so the stored runs count as the table); the new "
+            "table would not have those rows"
+        )
+    losing: dict[tuple[tuple[int, ...], tuple[int, ...]], list[str]] = {}
+    for label, seeds in table.items():
+        if label in planned and seeds is not None and set(seeds) - planned[label]:
+            kept = tuple(s for s in seeds if s in planned[label])
+            losing.setdefault((tuple(seeds), kept), []).append(label)
+    for (seeds, kept), labels in losing.items():
+        lost = [s for s in seeds if s not in kept]
+        problems.append(
+            f"{source} {verb} {', '.join(labels)} over {_seeds(seeds)}; this command runs "
+            f"{_seeds(kept) if kept else 'none'} of them, so "
+            f"{'that row' if len(labels) == 1 else 'those rows'} would lose {_seeds(lost)}"
+        )
     if not rerun:
         for plan in plans:
-            record = read_record(Path(results_dir) / "runs" / f"{plan.stem}.json")
+            record = read_record(results_dir / "runs" / f"{plan.stem}.json")
             if record is not None and record.get("fingerprint") != plan.fingerprint(cfg):
                 problems.append(
                     f"{results_dir}/runs/{plan.stem}.json was made with other settings "
                     "and would be replaced"
                 )
     return problems
+
+
+def _current_table(results_dir: Path) -> tuple[str, str, dict[str, Optional[list[int]]]]:
+    """The current table: where it is, its verb in messages, each row's seeds (None: unknown)."""
+    table = read_record(results_dir / "results.json")
+    if table is not None:
+        rows = {row["label"]: row.get("seeds") for row in table.get("rows", [])}
+        return f"{results_dir}/results.md", "averages", rows
+    stored: dict[str, list[int]] = {}
+    for path in sorted((results_dir / "runs").glob("*.json")):
+        record = read_record(path)
+        if isinstance(record, dict) and "label" in record and "seed" in record:
+            stored.setdefault(record["label"], []).append(record["seed"])
+    return f"{results_dir}/runs/", "holds runs of", {k: sorted(v) for k, v in stored.items()}
+
+
+def _seeds(seeds: Sequence[int]) -> str:
+    """``"seed 0"`` or ``"seeds 0,1,2"``."""
+    return ("seed " if len(seeds) == 1 else "seeds ") + ",".join(map(str, seeds))
