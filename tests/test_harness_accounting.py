@@ -145,3 +145,24 @@ def test_stored_runs_count_as_the_table_when_results_json_is_missing(tmp_path, n
     rebuilt = cli.main(["--strategies", "naive,replay", "--seeds", "0,1", *_COMMON,
                         "--results-dir", str(tmp_path)])
     assert rebuilt.outcome.executed == [] and len(rebuilt.outcome.skipped) == 4
+
+
+# --------------------------------------------------------------------------- #
+# Every row says which runs it averages
+
+
+def test_rows_list_their_seeds_and_run_files(tmp_path):
+    planned = cli.plan_command(["--strategies", "naive", "--seeds", "2,0", "--density-sweep",
+                                "0.5"])
+    records = [_record(plan, planned.cfg, 0.5) for plan in planned.plans]
+    rows = report.aggregate(records)
+    report.write_reports(rows, records, tmp_path, title="t", command="c", context={})
+    table = (tmp_path / "results.md").read_text()
+    assert "| naive | 0,2 | 50.00 ± 0.00 |" in table
+    stored = json.loads((tmp_path / "results.json").read_text())["rows"]
+    assert [(row["label"], row["seeds"], row["runs"]) for row in stored] == [
+        ("naive", [0, 2], ["runs/naive__seed0.json", "runs/naive__seed2.json"]),
+        ("nispa(density=0.5)", [0, 2],
+         ["runs/nispa_density=0.5__seed0.json", "runs/nispa_density=0.5__seed2.json"]),
+    ]
+    assert "| 0.5 | 0,2 | 50.00 ± 0.00 |" in report.markdown_density_table(rows)
