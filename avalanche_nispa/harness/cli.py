@@ -22,6 +22,12 @@ Results go to ``--results-dir`` (default ``results_tmp/<benchmark>``):
 ``runs.csv`` and ``runs/<label>__seed<k>.json`` (one file per run; a re-run
 skips the runs already there), ``logs/`` (Avalanche's text logs) and
 ``plots/``. With ``--density-sweep`` also ``density_sweep.{md,csv,json}``.
+
+The table holds this command's runs only: a command that would drop a row or a
+seed of the directory's table (``results.json``, else the runs in ``runs/``),
+or replace a run made with other settings, is refused unless ``--replace``;
+anything given twice is refused. The directory is locked (``.lock``) while
+the command runs; a second harness writing it is refused.
 """
 
 from __future__ import annotations
