@@ -47,7 +47,8 @@ class ResultsDirBusy(RuntimeError):
 
     def __init__(self, results_dir: Path, holder: dict[str, Any]) -> None:
         self.results_dir, self.holder = results_dir, holder
-        where = f" on {holder['host']}" if holder.get("host") not in (None, socket.gethostname()) else ""
+        host = holder.get("host")
+        where = f" on {host}" if host not in (None, socket.gethostname()) else ""
         super().__init__(
             f"another harness (pid {holder.get('pid', '?')}{where}, started "
             f"{holder.get('started', '?')}, command {holder.get('command') or '?'}) is writing "
