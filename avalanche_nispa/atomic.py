@@ -2,9 +2,17 @@
 
 The content goes to a temporary file in the same directory, which is flushed, synced
 and renamed over the target, so a reader (or a crash mid-write) sees either the old
-file or the new one, never half of one. Temporary files that a killed process left
-behind are removed on the next write of the same target. An ``OSError`` (full disk,
-no permission) is re-raised naming the target and leaves no temporary file.
+file or the new one, never half of one. An ``OSError`` (full disk, no permission) is
+re-raised naming the target and leaves no temporary file.
+
+A temporary is named ``.<name>.<pid>.<32 hex digits>.tmp`` after the process writing
+it. The next write of the same target removes the temporaries that a killed process
+left behind, and only those: a temporary whose pid is a live process (another writer
+of the same file, this process's other threads) is never touched, so two processes
+writing one file each finish their own write (the last rename wins). Pids are those
+of this machine; where they cannot be checked (not POSIX), no pid-named temporary is
+removed. A temporary named without a pid (``.<name>.<32 hex>.tmp``, from versions
+before the pid was part of the name) is removed as before.
 
 With ``keep_previous=True`` the file being replaced stays as ``<name>.previous`` (a
 hard link made before the rename, so the target itself is never missing): a reader
@@ -39,7 +47,7 @@ def atomic_write(path: PathLike, write: Callable[[BinaryIO], None], *,
     path = Path(path)
     directory = path.parent
     directory.mkdir(parents=True, exist_ok=True)
-    temporary = directory / f".{path.name}.{uuid.uuid4().hex}.tmp"
+    temporary = _temporary(path)
     try:
         with open(temporary, "xb") as handle:
             write(handle)
@@ -71,7 +79,7 @@ def atomic_write_text(path: PathLike, text: str) -> Path:
 
 def _keep_as_previous(path: Path) -> None:
     previous = previous_path(path)
-    link = path.parent / f".{previous.name}.{uuid.uuid4().hex}.tmp"
+    link = _temporary(previous)
     try:
         try:
             os.link(path, link)
@@ -87,15 +95,39 @@ def _keep_as_previous(path: Path) -> None:
     _remove_stale_temporaries(previous)
 
 
+def _temporary(path: Path) -> Path:
+    """A fresh temporary name for ``path``, in its directory, carrying this process's pid."""
+    return path.parent / f".{path.name}.{os.getpid()}.{uuid.uuid4().hex}.tmp"
+
+
 def _remove_stale_temporaries(path: Path) -> None:
-    """Temporary files of ``path`` that a killed process could not remove."""
-    pattern = re.compile(re.escape(f".{path.name}.") + r"[0-9a-f]{32}\.tmp")
+    """Temporary files of ``path`` that a killed process could not remove.
+
+    A temporary of a live process (its pid in the name) is kept: it may be
+    another writer's file in the middle of its write.
+    """
+    pattern = re.compile(re.escape(f".{path.name}.") + r"(?:(\d+)\.)?[0-9a-f]{32}\.tmp")
     for candidate in path.parent.iterdir():
-        if pattern.fullmatch(candidate.name):
-            try:
-                candidate.unlink()
-            except OSError:
-                pass
+        match = pattern.fullmatch(candidate.name)
+        if match is None or (match.group(1) and _is_alive(int(match.group(1)))):
+            continue
+        try:
+            candidate.unlink()
+        except OSError:
+            pass
+
+
+def _is_alive(pid: int) -> bool:
+    """Whether ``pid`` may be a running process (True when it cannot be told)."""
+    if pid == os.getpid() or os.name != "posix":
+        return True
+    try:
+        os.kill(pid, 0)  # signal 0: nothing is sent, only the existence is checked
+    except ProcessLookupError:
+        return False
+    except OSError:  # PermissionError: alive, someone else's
+        return True
+    return True
 
 
 def _fsync_directory(directory: Path) -> None:

@@ -199,7 +199,7 @@ def test_command_line_prints_table(harness, tiny_digits, tmp_path, monkeypatch, 
     finally:
         torch.set_num_threads(threads)  # the digits config asks for one thread
     out = capsys.readouterr().out
-    assert "| naive | 1 |" in out and "| replay | 1 |" in out
+    assert "| naive | 0 |" in out and "| replay | 0 |" in out
     assert [row["label"] for row in result.rows] == ["naive", "replay"]
     recorded = json.loads((tmp_path / "results.json").read_text())["command"]
     assert recorded == "python -m benchmarks.compare " + " ".join(argv)
@@ -277,8 +277,8 @@ def test_aggregate_and_table_on_hand_made_runs(harness):
     assert math.isnan(joint["forgetting_mean"]) and math.isnan(joint["final_accuracy_std"])
 
     table = harness.report.markdown_table(rows)
-    assert "| a | 2 | 50.00 ± 14.14 | 20.00 ± 14.14 | -20.00 ± 14.14 | 100 ± 0 |" in table
-    assert "| joint | 1 | 90.00 | — | — | 50 |" in table
+    assert "| a | 0,1 | 50.00 ± 14.14 | 20.00 ± 14.14 | -20.00 ± 14.14 | 100 ± 0 |" in table
+    assert "| joint | 0 | 90.00 | — | — | 50 |" in table
 
 
 def test_density_sweep_outputs(harness, tmp_path):
@@ -291,7 +291,7 @@ def test_density_sweep_outputs(harness, tmp_path):
     paths = harness.report.write_density_sweep(rows, tmp_path, title="t", command="c")
     table = paths["markdown"].read_text()
     assert table.index("| 0.05 |") < table.index("| 0.2 |") < table.index("| 0.5 |")
-    assert "| 0.2 | 1 | 90.00 | 0.00 | 200 |" in table
+    assert "| 0.2 | 0 | 90.00 | 0.00 | 200 |" in table
     assert len(paths["csv"].read_text().splitlines()) == 4
     png = harness.plots.plot_density_sweep(rows, tmp_path / "sweep.png")
     assert png.read_bytes()[:8] == PNG_MAGIC

@@ -15,6 +15,7 @@ same command). The pieces:
 * :mod:`.runner`: one (strategy, seed) run, and a resumable sweep;
 * :mod:`.progress`: a bar on a terminal, lines with an ETA in a log;
 * :mod:`.comparison`: a sweep, then its reports and plots;
+* :mod:`.lock`: one harness at a time in a results directory;
 * :mod:`.report` / :mod:`.plots`: mean ± std across seeds; the PNG figures;
 * :mod:`.verify`: a results directory against its own command, without training;
 * :mod:`.cli`: the command line; :mod:`.speed`: NISPA's speed against Naive.

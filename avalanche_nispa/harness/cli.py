@@ -22,6 +22,12 @@ Results go to ``--results-dir`` (default ``results_tmp/<benchmark>``):
 ``runs.csv`` and ``runs/<label>__seed<k>.json`` (one file per run; a re-run
 skips the runs already there), ``logs/`` (Avalanche's text logs) and
 ``plots/``. With ``--density-sweep`` also ``density_sweep.{md,csv,json}``.
+
+The table holds this command's runs only: a command that would drop a row or a
+seed of the directory's table (``results.json``, else the runs in ``runs/``),
+or replace a run made with other settings, is refused unless ``--replace``;
+anything given twice is refused. The directory is locked (``.lock``) while
+the command runs; a second harness writing it is refused.
 """
 
 from __future__ import annotations
@@ -39,6 +45,7 @@ from typing import Optional
 from . import strategies as registry
 from .comparison import ComparisonResult, run_comparison
 from .configs import BENCHMARKS, STRATEGIES, BenchmarkConfig, get_config
+from .lock import ResultsDirBusy, results_dir_lock
 from .planning import (
     RunPlan,
     apply_overrides,
@@ -187,20 +194,42 @@ def main(
 
     import torch
 
-    from . import runner
-
     threads = args.threads or cfg.threads
     if threads:
         torch.set_num_threads(threads)
+    command = f"{prog} " + " ".join(shlex.quote(a) for a in argv)
+    try:
+        # locked from the overwrite check on: nobody else changes what it checked
+        with results_dir_lock(results_dir, command):
+            result = _run(planned, command)
+    except ResultsDirBusy as err:
+        raise SystemExit(f"error: {err}") from None
+    from .report import markdown_density_table, markdown_table
+
+    print(f"{cfg.description}\n")
+    print(markdown_table(result.rows))
+    if args.density_sweep:
+        print(markdown_density_table(result.rows))
+    done, skipped = len(result.outcome.executed), len(result.outcome.skipped)
+    print(f"{done} run(s) done, {skipped} already finished; results in {results_dir}/")
+    return result
+
+
+def _run(planned: CommandPlan, command: str) -> ComparisonResult:
+    """Refuse to overwrite results unless asked, then run the comparison."""
+    import torch
+
+    from . import runner
+
+    args, cfg, plans, results_dir = planned.args, planned.cfg, planned.plans, planned.results_dir
     conflicts = results_dir_conflicts(cfg, plans, results_dir, rerun=args.rerun)
     if conflicts and not args.replace:
         raise SystemExit(
             "error: nothing was run, because this command would overwrite results:\n  - "
             + "\n  - ".join(conflicts)
-            + "\nUse another --results-dir, add the missing strategies or grid values "
+            + "\nUse another --results-dir, add the missing strategies, seeds or grid values "
             "(the finished runs are reused), or pass --replace to overwrite."
         )
-    command = f"{prog} " + " ".join(shlex.quote(a) for a in argv)
     try:
         result = run_comparison(
             cfg,
@@ -220,14 +249,6 @@ def main(
         )
     except FileNotFoundError as err:
         raise SystemExit(f"error: {err}") from None
-    from .report import markdown_density_table, markdown_table
-
-    print(f"{cfg.description}\n")
-    print(markdown_table(result.rows))
-    if args.density_sweep:
-        print(markdown_density_table(result.rows))
-    done, skipped = len(result.outcome.executed), len(result.outcome.skipped)
-    print(f"{done} run(s) done, {skipped} already finished; results in {results_dir}/")
     return result
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from .configs import BenchmarkConfig
+from .lock import results_dir_lock
 from .planning import RunPlan
 from .report import aggregate, write_density_sweep, write_reports
 from .runner import BenchmarkFactory, SweepOutcome, run_sweep
@@ -40,9 +41,32 @@ def run_comparison(
     """Run the plans not already finished, then write the reports (and plots).
 
     ``sweep`` (``device``, ``rerun``, ``progress``, ``progress_stream``) goes to
-    :func:`~.runner.run_sweep` as is.
+    :func:`~.runner.run_sweep` as is. The results directory is locked from the
+    first run to the last plot (:mod:`.lock`).
+
+    Raises:
+        ResultsDirBusy: another harness is writing ``results_dir``.
     """
     results_dir = Path(results_dir)
+    with results_dir_lock(results_dir, command):
+        return _run_locked(
+            cfg, plans, results_dir, benchmark_factory, plots=plots, density_sweep=density_sweep,
+            command=command, extra_context=extra_context, **sweep,
+        )
+
+
+def _run_locked(
+    cfg: BenchmarkConfig,
+    plans: Sequence[RunPlan],
+    results_dir: Path,
+    benchmark_factory: BenchmarkFactory,
+    *,
+    plots: bool,
+    density_sweep: bool,
+    command: str,
+    extra_context: Optional[dict[str, Any]],
+    **sweep: Any,
+) -> ComparisonResult:
     outcome = run_sweep(
         cfg, plans, results_dir=results_dir, benchmark_factory=benchmark_factory, **sweep
     )

@@ -182,13 +182,26 @@ def make_plans(
             as without a grid) and ``nispa(lr=0.003)``. A strategy named only
             in a grid is added to ``strategies``. Values are type-checked
             against the strategy's settings (KeyError / TypeError otherwise).
+
+    Raises:
+        ValueError: something is given twice, so that a row or a run would be
+            counted twice: a strategy, a seed, a grid key or one of its values,
+            or two rows whose runs have the same settings (``default`` next to
+            the configured value, ``1e4`` next to ``10000.0``).
     """
+    _refuse_twice("strategy", strategies)
+    _refuse_twice("seed", seeds)
     per_strategy: dict[str, dict[str, list[str]]] = {}
     for key, values in grids:
         strategy, _, name = key.partition(".")
         if strategy not in STRATEGIES or not name:
             raise ValueError(f"a grid key must be <strategy>.<key>, got {key!r}")
-        per_strategy.setdefault(strategy, {})[name] = [v for v in values.split(",") if v]
+        if name in per_strategy.get(strategy, {}):
+            raise ValueError(f"the grid of {key} is given twice: give all its values in one "
+                             "--grid (--density-sweep is a grid of the density)")
+        listed = [v.strip() for v in values.split(",") if v.strip()]
+        _refuse_twice(f"{key}=", listed, joined="")
+        per_strategy.setdefault(strategy, {})[name] = listed
     order = list(strategies) + [s for s in per_strategy if s not in strategies]
     plans = []
     for strategy in order:
@@ -204,7 +217,35 @@ def make_plans(
             hparams = cfg.hparams(strategy, overrides)
             label = _grid_label(strategy, variant) if variant else strategy
             plans += [RunPlan(label, strategy, seed, hparams) for seed in seeds]
+    _refuse_same_runs(cfg, plans)
     return plans
+
+
+def _refuse_twice(what: str, values: Sequence[Any], joined: str = " ") -> None:
+    """A ValueError naming the first value of ``values`` that comes twice."""
+    seen: set[Any] = set()
+    for value in values:
+        if value in seen:
+            raise ValueError(f"{what}{joined}{value} is given twice: its runs would be "
+                             "counted twice in the table")
+        seen.add(value)
+
+
+def _refuse_same_runs(cfg: BenchmarkConfig, plans: Sequence[RunPlan]) -> None:
+    """A ValueError when two plans are one run (same settings) or share one file."""
+    by_fingerprint: dict[str, RunPlan] = {}
+    by_stem: dict[str, RunPlan] = {}
+    for plan in plans:
+        same = by_fingerprint.setdefault(plan.fingerprint(cfg), plan)
+        if same is not plan:
+            raise ValueError(
+                f"{same.label} and {plan.label} are the same runs (the same settings): each "
+                "would be trained and counted in its own row; keep one of them"
+            )
+        same = by_stem.setdefault(plan.stem, plan)
+        if same is not plan:
+            raise ValueError(f"{same.label} and {plan.label} would share the file "
+                             f"runs/{plan.stem}.json: rename one value")
 
 
 def results_dir_conflicts(
@@ -212,27 +253,69 @@ def results_dir_conflicts(
 ) -> list[str]:
     """What running ``plans`` into ``results_dir`` would replace without being asked.
 
-    Two things: the rows of the directory's current table that these plans do
-    not produce (the table is rewritten from this command's runs only), and,
-    unless ``rerun``, stored runs with the same file name but other settings
-    (a finished run is kept only while its settings match).
+    The table is rewritten from this command's runs only, so: the rows of the
+    directory's current table that these plans do not produce, and the seeds
+    of its rows that they do not run. The current table is ``results.json``;
+    when it is missing, the stored runs (``runs/*.json``) are, so that a table
+    lost or never written still protects its runs. And, unless ``rerun``,
+    stored runs with the same file name but other settings (a finished run is
+    kept only while its settings match).
     """
+    results_dir = Path(results_dir)
+    source, verb, table = _current_table(results_dir)
+    planned: dict[str, set[int]] = {}
+    for plan in plans:
+        planned.setdefault(plan.label, set()).add(plan.seed)
     problems = []
-    table = read_record(Path(results_dir) / "results.json")
-    if table is not None:
-        wanted = {plan.label for plan in plans}
-        dropped = [row["label"] for row in table.get("rows", []) if row["label"] not in wanted]
-        if dropped:
-            problems.append(
-                f"{results_dir}/results.md lists {', '.join(dropped)}, which this "
-                "command does not run; its table would lose those rows"
-            )
+    dropped = [label for label in table if label not in planned]
+    if dropped and verb == "averages":
+        problems.append(
+            f"{source} lists {', '.join(dropped)}, which this command does not run; its "
+            "table would lose those rows"
+        )
+    elif dropped:
+        problems.append(
+            f"{source} {verb} {', '.join(dropped)}, which this command does not run "
+            "(results.json is missing, so the stored runs count as the table); the new "
+            "table would not have those rows"
+        )
+    losing: dict[tuple[tuple[int, ...], tuple[int, ...]], list[str]] = {}
+    for label, seeds in table.items():
+        if label in planned and seeds is not None and set(seeds) - planned[label]:
+            kept = tuple(s for s in seeds if s in planned[label])
+            losing.setdefault((tuple(seeds), kept), []).append(label)
+    for (seeds, kept), labels in losing.items():
+        lost = [s for s in seeds if s not in kept]
+        problems.append(
+            f"{source} {verb} {', '.join(labels)} over {_seeds(seeds)}; this command runs "
+            f"{_seeds(kept) if kept else 'none'} of them, so "
+            f"{'that row' if len(labels) == 1 else 'those rows'} would lose {_seeds(lost)}"
+        )
     if not rerun:
         for plan in plans:
-            record = read_record(Path(results_dir) / "runs" / f"{plan.stem}.json")
+            record = read_record(results_dir / "runs" / f"{plan.stem}.json")
             if record is not None and record.get("fingerprint") != plan.fingerprint(cfg):
                 problems.append(
                     f"{results_dir}/runs/{plan.stem}.json was made with other settings "
                     "and would be replaced"
                 )
     return problems
+
+
+def _current_table(results_dir: Path) -> tuple[str, str, dict[str, Optional[list[int]]]]:
+    """The current table: where it is, its verb in messages, each row's seeds (None: unknown)."""
+    table = read_record(results_dir / "results.json")
+    if table is not None:
+        rows = {row["label"]: row.get("seeds") for row in table.get("rows", [])}
+        return f"{results_dir}/results.md", "averages", rows
+    stored: dict[str, list[int]] = {}
+    for path in sorted((results_dir / "runs").glob("*.json")):
+        record = read_record(path)
+        if isinstance(record, dict) and "label" in record and "seed" in record:
+            stored.setdefault(record["label"], []).append(record["seed"])
+    return f"{results_dir}/runs/", "holds runs of", {k: sorted(v) for k, v in stored.items()}
+
+
+def _seeds(seeds: Sequence[int]) -> str:
+    """``"seed 0"`` or ``"seeds 0,1,2"``."""
+    return ("seed " if len(seeds) == 1 else "seeds ") + ",".join(map(str, seeds))

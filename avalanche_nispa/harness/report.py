@@ -31,6 +31,7 @@ __all__ = [
     "markdown_table",
     "mean_std",
     "run_metrics",
+    "seed_list",
     "write_density_sweep",
     "write_reports",
 ]
@@ -89,13 +90,21 @@ def _mean_matrix(matrices: Sequence[list[list[float]]]) -> list[list[float]]:
 def aggregate(runs: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     """One row per label, in order of first appearance, with mean and std.
 
-    Each row has ``label``, ``strategy``, ``seeds``, ``n_seeds``, ``hparams``,
-    ``<metric>_mean`` / ``<metric>_std`` for every key of :data:`METRICS`, and
-    ``accuracy_matrix_mean``.
+    Each row has ``label``, ``strategy``, ``seeds`` (the seeds it averages),
+    ``n_seeds``, ``runs`` (the files of those runs, ``runs/<stem>.json``),
+    ``hparams``, ``<metric>_mean`` / ``<metric>_std`` for every key of
+    :data:`METRICS`, and ``accuracy_matrix_mean``.
+
+    Raises:
+        ValueError: a (label, seed) pair comes twice: it would be counted twice.
     """
     by_label: dict[str, list[dict[str, Any]]] = {}
     for run in runs:
-        by_label.setdefault(run["label"], []).append(run)
+        group = by_label.setdefault(run["label"], [])
+        if any(other["seed"] == run["seed"] for other in group):
+            raise ValueError(f"the run {run['label']} seed {run['seed']} is given twice: "
+                             "it would be counted twice in its row")
+        group.append(run)
     rows = []
     for label, group in by_label.items():
         group = sorted(group, key=lambda r: r["seed"])
@@ -104,6 +113,7 @@ def aggregate(runs: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
             "strategy": group[0]["strategy"],
             "seeds": [r["seed"] for r in group],
             "n_seeds": len(group),
+            "runs": [f"runs/{_stem(r)}.json" for r in group],
             "hparams": group[0]["hparams"],
         }
         flat = [run_metrics(r) for r in group]
@@ -113,6 +123,11 @@ def aggregate(runs: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
         row["accuracy_matrix_mean"] = _mean_matrix([r["accuracy_matrix"] for r in group])
         rows.append(row)
     return rows
+
+
+def seed_list(row: dict[str, Any]) -> str:
+    """The seeds a row averages, as its table shows them: ``"0,1,2"``."""
+    return ",".join(map(str, row["seeds"]))
 
 
 def _format(mean: float, std: float, scale: float, decimals: int) -> str:
@@ -129,7 +144,7 @@ def markdown_table(rows: Sequence[dict[str, Any]]) -> str:
     header = ["Strategy", "Seeds"] + [title for _, title, _, _ in METRICS]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for row in rows:
-        cells = [row["label"], str(row["n_seeds"])]
+        cells = [row["label"], seed_list(row)]
         cells += [
             _format(row[f"{key}_mean"], row[f"{key}_std"], scale, decimals)
             for key, _, scale, decimals in METRICS
@@ -266,7 +281,7 @@ def markdown_density_table(rows: Sequence[dict[str, Any]]) -> str:
     ]
     for row in density_sweep_rows(rows):
         lines.append(
-            f"| {density_of(row):g} | {row['n_seeds']} | "
+            f"| {density_of(row):g} | {seed_list(row)} | "
             f"{_format(row['final_accuracy_mean'], row['final_accuracy_std'], 100.0, 2)} | "
             f"{_format(row['forgetting_mean'], row['forgetting_std'], 100.0, 2)} | "
             f"{_format(row['active_mean'], row['active_std'], 1.0, 0)} | "
@@ -292,12 +307,12 @@ def write_density_sweep(
     fields = ("final_accuracy", "forgetting", "active", "epochs")
     with _csv_file(paths["csv"]) as writer:
         writer.writerow(
-            ["density", "n_seeds"]
+            ["density", "n_seeds", "seeds"]
             + [f"{key}_{stat}" for key in fields for stat in ("mean", "std")]
         )
         for row in sweep:
             writer.writerow(
-                [density_of(row), row["n_seeds"]]
+                [density_of(row), row["n_seeds"], " ".join(map(str, row["seeds"]))]
                 + [_csv_number(row[f"{key}_{stat}"]) for key in fields for stat in ("mean", "std")]
             )
     write_json(
