@@ -252,3 +252,38 @@ def frozen_invariants() -> SimpleNamespace:
         assert_unchanged=_assert_frozen_unchanged,
         StepProbe=_make_step_probe_class(),
     )
+
+
+# --------------------------------------------------------------------------- #
+# A run killed mid-experience, shared by the checkpoint tests
+
+
+class _Interrupted(Exception):
+    """Stands for the process being killed."""
+
+
+def _make_kill_plugin_class() -> type:
+    from avalanche.core import SupervisedPlugin
+
+    class KillDuring(SupervisedPlugin):
+        """Raises :class:`_Interrupted` at iteration ``iteration`` of the experience
+        trained after ``experience`` finished ones."""
+
+        def __init__(self, experience, iteration):
+            super().__init__()
+            self.experience, self.iteration = experience, iteration
+
+        def after_training_iteration(self, strategy, **kwargs):
+            clock = strategy.clock
+            if (clock.train_exp_counter == self.experience
+                    and clock.train_exp_iterations == self.iteration):
+                raise _Interrupted
+
+    return KillDuring
+
+
+@pytest.fixture
+def kill() -> SimpleNamespace:
+    """``kill.During(experience, iteration)``, a plugin that kills the run there by
+    raising ``kill.Interrupted``."""
+    return SimpleNamespace(During=_make_kill_plugin_class(), Interrupted=_Interrupted)

@@ -142,24 +142,7 @@ def test_a_run_resumed_after_experience_k_equals_the_uninterrupted_run(digits, t
     assert same(fresh.evaluator.get_all_metrics(), history_at_save)
 
 
-class Interrupted(Exception):
-    pass
-
-
-class KillDuring(SupervisedPlugin):
-    """Kills the run in the middle of experience ``experience``."""
-
-    def __init__(self, experience, iteration):
-        super().__init__()
-        self.experience, self.iteration = experience, iteration
-
-    def after_training_iteration(self, strategy, **kwargs):
-        clock = strategy.clock
-        if clock.train_exp_counter == self.experience and clock.train_exp_iterations == self.iteration:
-            raise Interrupted
-
-
-def test_checkpoint_plugin_resumes_a_killed_run_bit_for_bit(digits, tmp_path, cnn_sgd_scheduled):
+def test_checkpoint_plugin_resumes_a_killed_run_bit_for_bit(digits, tmp_path, cnn_sgd_scheduled, kill):
     """Scheduler state, two parameter groups, periodic eval, conv layers; the run is
     killed in the middle of experience 2 and resumed from the plugin's checkpoint."""
     path = tmp_path / "run.ckpt"
@@ -168,8 +151,8 @@ def test_checkpoint_plugin_resumes_a_killed_run_bit_for_bit(digits, tmp_path, cn
         reference.train(experience)
         results = reference.eval(digits.test_stream)
 
-    killed = cnn_sgd_scheduled(seed=0, plugins=[CheckpointPlugin(path), KillDuring(2, 3)])
-    with pytest.raises(Interrupted):
+    killed = cnn_sgd_scheduled(seed=0, plugins=[CheckpointPlugin(path), kill.During(2, 3)])
+    with pytest.raises(kill.Interrupted):
         for experience in digits.train_stream[:N_EXPERIENCES]:
             killed.train(experience)
             killed.eval(digits.test_stream)

@@ -35,21 +35,6 @@ def build(quiet_evaluator):
     return make
 
 
-class Interrupted(Exception):
-    pass
-
-
-class KillDuring(SupervisedPlugin):
-    def __init__(self, experience, iteration):
-        super().__init__()
-        self.experience, self.iteration = experience, iteration
-
-    def after_training_iteration(self, strategy, **kwargs):
-        clock = strategy.clock
-        if clock.train_exp_counter == self.experience and clock.train_exp_iterations == self.iteration:
-            raise Interrupted
-
-
 class SaveInside(SupervisedPlugin):
     def __init__(self, path):
         super().__init__()
@@ -68,15 +53,16 @@ def test_a_checkpoint_inside_an_experience_is_refused_and_nothing_is_written(dig
     assert not path.exists()
 
 
-def test_plugin_driven_resume_after_a_kill_keeps_accuracies_and_forgetting_history(digits, tmp_path, build):
+def test_plugin_driven_resume_after_a_kill_keeps_accuracies_and_forgetting_history(digits, tmp_path, build,
+                                                                                 kill):
     path = tmp_path / "run.ckpt"
     reference = build(0)
     for experience in digits.train_stream[:N_EXPERIENCES]:
         reference.train(experience)
         reference.eval(digits.test_stream)
 
-    killed = build(0, plugins=[CheckpointPlugin(path), KillDuring(2, 3)])
-    with pytest.raises(Interrupted):
+    killed = build(0, plugins=[CheckpointPlugin(path), kill.During(2, 3)])
+    with pytest.raises(kill.Interrupted):
         for experience in digits.train_stream[:N_EXPERIENCES]:
             killed.train(experience)
             killed.eval(digits.test_stream)
