@@ -155,15 +155,19 @@ def small_mnist(isolated_data_env, shared_data_dir, unpacked_cache, monkeypatch,
 
 @pytest.fixture
 def quick_nispa(monkeypatch) -> None:
-    """``avalanche_nispa.NISPA`` builds strategies with at most 2 phases of 1 epoch."""
+    """``avalanche_nispa.NISPA`` and ``NISPAReplay`` build strategies with at most 2
+    phases of 1 epoch."""
     import avalanche_nispa
 
-    real = avalanche_nispa.NISPA
+    for name in ("NISPA", "NISPAReplay"):
+        monkeypatch.setattr(avalanche_nispa, name, _quick(getattr(avalanche_nispa, name)))
 
+
+def _quick(real):
     def quick(**kwargs):
         return real(**{**kwargs, "max_phases": 2, "phase_epochs": 1})
 
-    monkeypatch.setattr(avalanche_nispa, "NISPA", quick)
+    return quick
 
 
 # --------------------------------------------------------------------------- #
@@ -203,9 +207,22 @@ def _run_pipeline_block(code: str, monkeypatch: pytest.MonkeyPatch) -> None:
     assert "Top1_Acc_Stream/eval_phase/test_stream/Task004" in strategy.evaluator.get_last_metrics()
 
 
+def _run_replay_pipeline_block(code: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """NISPAReplay trains the five experiences of the class-incremental (small) Split
+    MNIST with its memory filled from each."""
+    namespace: dict = {}
+    exec(compile(code, "README.md", "exec"), namespace)
+    benchmark, strategy = namespace["benchmark"], namespace["strategy"]
+    assert {int(e.task_label) for e in benchmark.train_stream} == {0}
+    assert len(strategy.phase_history) == 5
+    assert len(strategy.replay_plugin.memory) == 10 * _TRAIN_PER_CLASS  # all of it fits
+    assert "Top1_Acc_Stream/eval_phase/test_stream/Task000" in strategy.evaluator.get_last_metrics()
+
+
 PYTHON_RUNNERS: Dict[str, Callable[[str, pytest.MonkeyPatch], None]] = {
     "Resuming runs": _run_resume_block,
     "Using NISPA in an Avalanche pipeline": _run_pipeline_block,
+    "Class-incremental streams: NISPAReplay": _run_replay_pipeline_block,
 }
 """README section heading -> how its python block is run and checked."""
 
