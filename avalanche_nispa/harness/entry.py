@@ -180,7 +180,10 @@ class DenseEntry(StrategyEntry):
     ) -> BuiltStrategy:
         training = Training.from_dict(hp)
         params = type(self.defaults).from_dict(hp)
-        model = single_head_net(backbone, n_classes) if scenario == "class" else multi_head_net(backbone)
+        if scenario == "class":
+            model: nn.Module = single_head_net(backbone, n_classes)
+        else:
+            model = multi_head_net(backbone)
         strategy = self.make_strategy(model, make_optimizer(training, model.parameters()),
                                       params, kwargs)
         return BuiltStrategy(self, strategy, model, int(training.epochs))

@@ -12,5 +12,7 @@ __all__ = ["ENTRIES"]
 
 #: The table row ``joint``.
 ENTRIES = (
-    DenseEntry("joint", 110, NoHyperparameters(), JointTraining, joint=True, scenarios=BOTH_SCENARIOS),
+    DenseEntry(
+        "joint", 110, NoHyperparameters(), JointTraining, joint=True, scenarios=BOTH_SCENARIOS
+    ),
 )
