@@ -20,7 +20,7 @@ from avalanche_nispa.harness import strategies as registry
 
 #: The strategies of the class-incremental comparison (issue 13).
 CIL_STRATEGIES = ("nispa_replay", "naive", "ewc", "lwf", "replay", "er_ace", "der", "gdumb",
-                  "agem", "cumulative", "joint")
+                  "icarl", "agem", "cumulative", "joint")
 MEMORY_STRATEGIES = ("replay", "er_ace", "der", "gdumb")
 
 
@@ -43,6 +43,7 @@ def test_class_incremental_benchmarks_declare_their_scenario():
     # one memory size wherever a memory is used (A-GEM: per experience, same total)
     for strategy in (*MEMORY_STRATEGIES, "nispa_replay"):
         assert mnist.hparams(strategy)["mem_size"] == 1000, strategy
+    assert mnist.hparams("icarl")["memory_size"] == 1000
     assert mnist.hparams("agem")["patterns_per_exp"] * mnist.n_experiences == 1000
     er = mnist.hparams("replay")  # replay spec §6: the CL-Replay-Methods ER on MNIST
     assert (er["optimizer"], er["lr"], er["batch_size"], er["epochs"]) == ("sgd", 0.1, 512, 10)
@@ -135,3 +136,14 @@ def test_tiny_class_incremental_comparison_writes_a_table(tmp_path, capsys):
     runs = json.loads((tmp_path / "results.json").read_text())
     assert runs["command"].startswith("python -m benchmarks.compare --benchmark split_digits_cil")
     assert (tmp_path / "results.md").read_text().count("| nispa_replay |") == 1
+
+
+def test_icarl_trains_features_and_classifier_and_fills_its_exemplars():
+    cfg = configs.get_config("split_digits_cil")
+    built = _build(cfg, "icarl", epochs=1)
+    stream = runner.load_benchmark(cfg, 0)
+    built.strategy.train(stream.train_stream[0])
+    built.strategy.eval(stream.test_stream[:1])  # through the nearest-mean classifier
+    assert built.model.eval_classifier.class_means is not None
+    icarl = next(p for p in built.strategy.plugins if hasattr(p, "x_memory"))
+    assert sum(len(x) for x in icarl.x_memory) == 100  # split_digits_cil's memory

@@ -283,6 +283,7 @@ def _memory(size: int, n_experiences: int) -> dict[str, dict[str, Any]]:
     memories = ("replay", "er_ace", "der", "gdumb", "nispa_replay")
     sized = {name: {"mem_size": size} for name in memories}
     # A-GEM keeps patterns_per_exp of each experience: the same total at the end
+    sized["icarl"] = {"memory_size": size}
     return {**sized, "agem": {"patterns_per_exp": size // n_experiences}}
 
 
