@@ -337,6 +337,7 @@ def test_every_benchmark_configures_every_strategy(harness):
     assert set(harness.cli._parser()._option_string_actions["--benchmark"].choices) == {
         "split_digits", "split_mnist", "split_fmnist", "permuted_mnist",
         "permuted_mnist_10k", "ef_mnist", "split_cifar10", "split_cifar100",
+        "split_digits_cil", "split_mnist_cil", "split_fmnist_cil",
     }
     for cfg in configs.BENCHMARKS.values():
         for strategy in configs.STRATEGIES:

@@ -23,8 +23,8 @@ from avalanche_nispa.harness import strategies as registry
 REPO = Path(__file__).resolve().parent.parent
 RESULTS = REPO / "benchmarks" / "results"
 COMMITTED = sorted(d for d in RESULTS.iterdir() if (d / "results.md").exists())
-TABLE_ORDER = ("nispa", "nispa_original", "naive", "ewc", "si", "mas", "lwf", "replay",
-               "agem", "gem", "packnet", "joint")
+TABLE_ORDER = ("nispa", "nispa_replay", "nispa_original", "naive", "ewc", "si", "mas", "lwf",
+               "replay", "er_ace", "der", "gdumb", "icarl", "agem", "gem", "packnet", "cumulative", "joint")
 
 
 # --------------------------------------------------------------------------- #
@@ -40,7 +40,7 @@ def test_every_module_of_the_folder_is_registered_in_table_order():
     }
     assert set(registry.names()) == defined
     assert registry.names() == TABLE_ORDER == configs.STRATEGIES
-    assert cli.DEFAULT_STRATEGIES == ("nispa", "naive", "ewc", "si", "replay")
+    assert cli.DEFAULT_STRATEGIES == ("nispa", "nispa_replay", "naive", "ewc", "si", "replay")
 
 
 def test_the_registry_lists_no_strategy_by_name():

@@ -85,7 +85,8 @@ def _parser(prog: str = COMPARE_PROG) -> argparse.ArgumentParser:
         "(task-incremental; same backbone, data and seeds for all).",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="Strategies: " + ", ".join(STRATEGIES) + ". 'auto' = "
-        + ",".join(DEFAULT_STRATEGIES) + "; 'all' = every one.",
+        + ",".join(DEFAULT_STRATEGIES) + "; 'all' = every one (both only those that "
+        "support the benchmark's scenario, task- or class-incremental).",
     )
     parser.add_argument("--benchmark", default="split_digits", choices=list(BENCHMARKS))
     parser.add_argument(
@@ -138,11 +139,14 @@ def _parser(prog: str = COMPARE_PROG) -> argparse.ArgumentParser:
     return parser
 
 
-def _strategies(text: str, density_sweep: bool) -> list[str]:
+def _strategies(text: str, density_sweep: bool, cfg: BenchmarkConfig) -> list[str]:
+    """The named strategies; ``auto`` and ``all`` keep those of ``cfg``'s scenario."""
     if text == "auto":
-        return [DENSITY_SWEEP_STRATEGY] if density_sweep else list(DEFAULT_STRATEGIES)
+        if density_sweep:
+            return [DENSITY_SWEEP_STRATEGY]
+        return [s for s in DEFAULT_STRATEGIES if s in cfg.supported()]
     if text == "all":
-        return list(STRATEGIES)
+        return list(cfg.supported())
     names = [s.strip() for s in text.split(",") if s.strip()]
     unknown = [s for s in names if s not in STRATEGIES]
     if unknown:
@@ -163,7 +167,7 @@ def plan_command(argv: Sequence[str], prog: str = COMPARE_PROG) -> CommandPlan:
         cfg = apply_overrides(cfg, overrides)
     except (ValueError, TypeError) as err:
         raise SystemExit(f"error: {err}") from None
-    strategies = _strategies(args.strategies, bool(args.density_sweep))
+    strategies = _strategies(args.strategies, bool(args.density_sweep), cfg)
     grids = list(args.grid)
     if args.density_sweep:
         grids.append((f"{DENSITY_SWEEP_STRATEGY}.density", args.density_sweep))

@@ -25,6 +25,7 @@ in {0.1, 1, 10, ..., 1e5}, e.g.
 from __future__ import annotations
 
 import copy
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Optional
 
@@ -72,6 +73,10 @@ class BenchmarkConfig:
             torch's default).
         builder: the builder in :mod:`avalanche_nispa.benchmarks`, when it is
             not ``name`` (a variant of a benchmark, e.g. fewer images).
+        scenario: ``"task"`` (task-incremental: baselines are multi-head) or
+            ``"class"`` (class-incremental: one output layer over all classes,
+            no task label at test time); only strategies whose ``scenarios``
+            include it may run here.
     """
 
     name: str
@@ -87,6 +92,26 @@ class BenchmarkConfig:
     notes: tuple[str, ...] = ()
     threads: Optional[int] = None
     builder: Optional[str] = None
+    scenario: str = "task"
+
+    @property
+    def class_incremental(self) -> bool:
+        """One output layer over all classes, no task label at test time."""
+        return self.scenario == "class"
+
+    def supported(self) -> tuple[str, ...]:
+        """The registered strategies that support this benchmark's scenario, in table order."""
+        return tuple(e.name for e in registry.entries() if self.scenario in e.scenarios)
+
+    def check_scenario(self, strategies: Sequence[str]) -> None:
+        """ValueError, before anything runs, for a strategy of another setting."""
+        refused = [s for s in strategies if s in STRATEGIES and s not in self.supported()]
+        if refused:
+            raise ValueError(
+                f"{', '.join(refused)} cannot run on {self.name!r}, a "
+                f"{self.scenario}-incremental benchmark; strategies that support it: "
+                f"{', '.join(self.supported())}"
+            )
 
     @property
     def builder_name(self) -> str:
@@ -252,6 +277,60 @@ def _digits() -> BenchmarkConfig:
     )
 
 
+# --- Class-incremental: one output layer of n_classes for every strategy -----
+def _memory(size: int, n_experiences: int) -> dict[str, dict[str, Any]]:
+    """The one memory size of a class-incremental comparison, for every strategy with one."""
+    memories = ("replay", "er_ace", "der", "gdumb", "nispa_replay")
+    sized = {name: {"mem_size": size} for name in memories}
+    # A-GEM keeps patterns_per_exp of each experience: the same total at the end
+    sized["icarl"] = {"memory_size": size}
+    return {**sized, "agem": {"patterns_per_exp": size // n_experiences}}
+
+
+def _cil(
+    name: str, description: str, builder: str, overrides: Overrides, **fields: Any
+) -> BenchmarkConfig:
+    """A class-incremental variant of ``builder``'s 5 x 2-class stream (no task labels)."""
+    return _benchmark(
+        name=name, description=description, n_experiences=5, n_classes=10, builder=builder,
+        builder_kwargs={"return_task_id": False}, scenario="class", overrides=overrides, **fields,
+    )
+
+
+def _mnist_cil(name: str, description: str, builder: str) -> BenchmarkConfig:
+    return _cil(
+        name, description, builder,
+        # replay spec §1/§4: M = 1000; §6: the baselines' buffers 1000 on MNIST
+        _memory(1000, 5),
+        # replay spec §6: dense ER on MNIST, SGD lr 0.1, batch 512, 10 epochs
+        scoped_training={
+            "replay": {"optimizer": "sgd", "lr": 0.1, "batch_size": 512, "epochs": 10}
+        },
+        # replay spec §4: the MLP 784-400-400-400 with one output layer of 10
+        backbone=Backbone("mlp", (1, 28, 28), hidden_sizes=(400, 400, 400)),
+        training=_MNIST_TRAINING,  # as the task-incremental MNIST baselines
+        notes=("baselines other than ER (replay spec §6) keep their task-incremental "
+               "settings, untuned here",),
+    )
+
+
+def _digits_cil() -> BenchmarkConfig:
+    digits = _digits()
+    # a demo and test benchmark: ~270 training images per experience, so a
+    # memory of 100 (as split_digits' replay) and NISPA-Replay shortened as there
+    shortened = ("phase_epochs", "tau_param")
+    nispa = {key: digits.strategies["nispa"].as_dict()[key] for key in shortened}
+    return _cil(
+        "split_digits_cil",
+        "Split 8x8 digits, class-incremental: 5 experiences x 2 classes, one output layer",
+        "split_digits",
+        {**_memory(100, 5), "nispa_replay": {"mem_size": 100, "batch_size": 32, **nispa}},
+        backbone=digits.backbone,
+        training=digits.training,
+        threads=1,
+    )
+
+
 BENCHMARKS: dict[str, BenchmarkConfig] = {
     cfg.name: cfg
     for cfg in (
@@ -300,6 +379,11 @@ BENCHMARKS: dict[str, BenchmarkConfig] = {
         ),
         _cifar("split_cifar10", "Split CIFAR-10: 5 tasks x 2 classes", 5, 10),
         _cifar("split_cifar100", "Split CIFAR-100: 20 tasks x 5 classes", 20, 100),
+        _digits_cil(),
+        _mnist_cil("split_mnist_cil", "Split MNIST, class-incremental: 5 x 2 classes, "
+                   "one output layer of 10", "split_mnist"),
+        _mnist_cil("split_fmnist_cil", "Split Fashion-MNIST, class-incremental: 5 x 2 "
+                   "classes, one output layer of 10", "split_fmnist"),
     )
 }
 

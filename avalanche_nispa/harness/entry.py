@@ -21,10 +21,23 @@ from torch.nn import CrossEntropyLoss
 
 from avalanche.training.templates import SupervisedTemplate
 
-from .models import count_dense_parameters, multi_head_net
+from .models import count_dense_parameters, multi_head_net, single_head_net
 from .params import Backbone, Hyperparameters, Training
 
-__all__ = ["BuiltStrategy", "DenseEntry", "StrategyEntry", "make_optimizer", "strategy_kwargs"]
+__all__ = [
+    "BOTH_SCENARIOS", "BuiltStrategy", "CLASS_ONLY", "DenseEntry", "SCENARIOS", "StrategyEntry", "make_optimizer",
+    "strategy_kwargs",
+]
+
+#: The settings a benchmark can have: task-incremental (a task label chooses the
+#: head) and class-incremental (one output layer, no task label at test time).
+SCENARIOS = ("task", "class")
+
+#: ``scenarios`` of a strategy that runs in both settings.
+BOTH_SCENARIOS = frozenset(SCENARIOS)
+
+#: ``scenarios`` of a strategy for class-incremental benchmarks only.
+CLASS_ONLY = frozenset({"class"})
 
 
 @dataclass
@@ -95,6 +108,8 @@ class StrategyEntry:
         joint: trains once on the whole stream.
         density_sweep: the strategy ``--density-sweep`` grids over ``density``.
         plot_marker: its matplotlib marker in the accuracy-against-parameters plot.
+        scenarios: the settings it supports (:data:`SCENARIOS`); the harness
+            refuses it on a benchmark of another setting before anything runs.
     """
 
     name: ClassVar[str]
@@ -104,6 +119,7 @@ class StrategyEntry:
     joint: ClassVar[bool] = False
     density_sweep: ClassVar[bool] = False
     plot_marker: ClassVar[str] = "o"
+    scenarios: ClassVar[frozenset[str]] = frozenset({"task"})
 
     def params_for(
         self, overrides: Mapping[str, Mapping[str, Any]], n_classes: int
@@ -113,9 +129,10 @@ class StrategyEntry:
 
     def build(
         self, backbone: Backbone, n_classes: int, hp: Mapping[str, Any], n_experiences: int,
-        kwargs: dict[str, Any],
+        kwargs: dict[str, Any], *, scenario: str = "task",
     ) -> BuiltStrategy:
-        """The strategy with flat hyperparameters ``hp`` and the common ``kwargs``."""
+        """The strategy with flat hyperparameters ``hp`` and the common ``kwargs``,
+        for a benchmark of setting ``scenario`` (one of :data:`SCENARIOS`)."""
         raise NotImplementedError
 
     def count_parameters(self, model: nn.Module) -> dict[str, int]:
@@ -136,7 +153,9 @@ class StrategyEntry:
 
 
 class DenseEntry(StrategyEntry):
-    """An Avalanche strategy class on the dense multi-head backbone.
+    """An Avalanche strategy class on the dense backbone: multi-head on a
+    task-incremental benchmark, one output layer of ``n_classes`` (no task
+    masking) on a class-incremental one.
 
     Its hyperparameters go to the class as keyword arguments, by field name.
     ``flags`` set the other :class:`StrategyEntry` attributes (``demo=True``).
@@ -157,11 +176,14 @@ class DenseEntry(StrategyEntry):
 
     def build(
         self, backbone: Backbone, n_classes: int, hp: Mapping[str, Any], n_experiences: int,
-        kwargs: dict[str, Any],
+        kwargs: dict[str, Any], *, scenario: str = "task",
     ) -> BuiltStrategy:
         training = Training.from_dict(hp)
         params = type(self.defaults).from_dict(hp)
-        model = multi_head_net(backbone)
+        if scenario == "class":
+            model: nn.Module = single_head_net(backbone, n_classes)
+        else:
+            model = multi_head_net(backbone)
         strategy = self.make_strategy(model, make_optimizer(training, model.parameters()),
                                       params, kwargs)
         return BuiltStrategy(self, strategy, model, int(training.epochs))

@@ -187,10 +187,12 @@ def make_plans(
         ValueError: something is given twice, so that a row or a run would be
             counted twice: a strategy, a seed, a grid key or one of its values,
             or two rows whose runs have the same settings (``default`` next to
-            the configured value, ``1e4`` next to ``10000.0``).
+            the configured value, ``1e4`` next to ``10000.0``); or a strategy
+            does not support the benchmark's scenario (task or class).
     """
     _refuse_twice("strategy", strategies)
     _refuse_twice("seed", seeds)
+    cfg.check_scenario([*strategies, *(key.partition(".")[0] for key, _ in grids)])
     per_strategy: dict[str, dict[str, list[str]]] = {}
     for key, values in grids:
         strategy, _, name = key.partition(".")

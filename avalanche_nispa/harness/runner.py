@@ -212,6 +212,7 @@ def run_single(
                 device=device,
                 evaluator=_evaluator(log_file),
                 plugins=[progress.plugin()] if progress is not None else [],
+                scenario=cfg.scenario,
             )
             experiences = [train_stream] if built.joint else list(train_stream)
             if progress is not None:

@@ -111,7 +111,7 @@ def _build(strategy: str, cfg: Any, hp: Dict[str, Any], plugins: Sequence[Any], 
     from avalanche_nispa.harness.strategies import build_strategy
 
     return build_strategy(strategy, cfg.backbone, cfg.n_classes, hp, n_experiences=cfg.n_experiences,
-                          evaluator=evaluator, plugins=plugins).strategy
+                          evaluator=evaluator, plugins=plugins, scenario=cfg.scenario).strategy
 
 
 def _job(spec: Dict[str, Any]) -> Dict[str, Any]:

@@ -69,6 +69,7 @@ def build_strategy(
     device: str = "cpu",
     evaluator: Any = None,
     plugins: Sequence[Any] = (),
+    scenario: str = "task",
 ) -> BuiltStrategy:
     """Build strategy ``name`` with flat hyperparameters ``hp`` on ``backbone``.
 
@@ -81,9 +82,11 @@ def build_strategy(
         device: torch device.
         evaluator: the Avalanche ``EvaluationPlugin``.
         plugins: extra plugins (e.g. progress); the caller's sequence is never modified.
+        scenario: the benchmark's setting, ``"task"`` or ``"class"``
+            (``BenchmarkConfig.scenario``).
     """
     entry = get(name)
     kwargs = strategy_kwargs(
         Training.from_dict(hp), device=device, evaluator=evaluator, plugins=plugins
     )
-    return entry.build(backbone, n_classes, hp, n_experiences, kwargs)
+    return entry.build(backbone, n_classes, hp, n_experiences, kwargs, scenario=scenario)

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from avalanche.training import AGEM
 
-from ..entry import DenseEntry
+from ..entry import BOTH_SCENARIOS, DenseEntry
 from ..params import Hyperparameters
 
 __all__ = ["AGEMParams", "ENTRIES"]
@@ -19,4 +19,4 @@ class AGEMParams(Hyperparameters):
 
 
 #: The table row ``agem``.
-ENTRIES = (DenseEntry("agem", 80, AGEMParams(), AGEM),)
+ENTRIES = (DenseEntry("agem", 80, AGEMParams(), AGEM, scenarios=BOTH_SCENARIOS),)

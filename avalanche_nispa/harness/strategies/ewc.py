@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from avalanche.training import EWC
 
-from ..entry import DenseEntry
+from ..entry import BOTH_SCENARIOS, DenseEntry
 from ..params import Hyperparameters
 
 __all__ = ["ENTRIES", "EWCParams"]
@@ -19,4 +19,4 @@ class EWCParams(Hyperparameters):
 
 
 #: The table row ``ewc``.
-ENTRIES = (DenseEntry("ewc", 30, EWCParams(), EWC, demo=True),)
+ENTRIES = (DenseEntry("ewc", 30, EWCParams(), EWC, demo=True, scenarios=BOTH_SCENARIOS),)

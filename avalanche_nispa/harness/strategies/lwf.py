@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from avalanche.training import LwF
 
-from ..entry import DenseEntry
+from ..entry import BOTH_SCENARIOS, DenseEntry
 from ..params import Hyperparameters
 
 __all__ = ["ENTRIES", "LwFParams"]
@@ -19,4 +19,4 @@ class LwFParams(Hyperparameters):
 
 
 #: The table row ``lwf``.
-ENTRIES = (DenseEntry("lwf", 60, LwFParams(), LwF),)
+ENTRIES = (DenseEntry("lwf", 60, LwFParams(), LwF, scenarios=BOTH_SCENARIOS),)

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from avalanche.training import Naive
 
-from ..entry import DenseEntry
+from ..entry import BOTH_SCENARIOS, DenseEntry
 from ..params import NoHyperparameters
 
 __all__ = ["ENTRIES"]
 
 
 #: The table row ``naive``.
-ENTRIES = (DenseEntry("naive", 20, NoHyperparameters(), Naive, demo=True),)
+ENTRIES = (
+    DenseEntry("naive", 20, NoHyperparameters(), Naive, demo=True, scenarios=BOTH_SCENARIOS),
+)

@@ -23,7 +23,7 @@ from avalanche_nispa.models import NISPACNN, NISPAMLP
 from ..entry import BuiltStrategy, StrategyEntry, make_optimizer
 from ..params import Backbone, Hyperparameters, Training, omitted_when_none
 
-__all__ = ["ENTRIES", "NISPAParams"]
+__all__ = ["ENTRIES", "NISPAEntry", "NISPAParams"]
 
 _PAPER = NISPAConfig.preset("paper")
 
@@ -79,21 +79,29 @@ class NISPAEntry(StrategyEntry):
     density_sweep = True
     plot_marker = "*"
     defaults = NISPAParams()
+    #: The strategy and its configuration class (NISPA-Replay's entry changes both).
+    strategy_class: type = NISPA
+    config_class: type = NISPAConfig
+
+    def model_options(self, n_classes: int) -> dict[str, Any]:
+        """Model keyword arguments that do not come from the hyperparameters."""
+        return {}
 
     def build(
         self, backbone: Backbone, n_classes: int, hp: Mapping[str, Any], n_experiences: int,
-        kwargs: dict[str, Any],
+        kwargs: dict[str, Any], *, scenario: str = "task",
     ) -> BuiltStrategy:
-        params = NISPAParams.from_dict(hp).as_dict()
+        params = type(self.defaults).from_dict(hp).as_dict()
         model_kwargs = {key: params.pop(key) for key in _MODEL_KEYS if key in params}
+        model_kwargs.update(self.model_options(n_classes))
         for key in Training.keys():
             params.pop(key, None)  # the training budget is in kwargs and the optimizer
         model = _MODELS[backbone.kind](backbone, model_kwargs)
         kwargs.pop("train_epochs", None)  # NISPA trains in phases until its stop rule fires
-        strategy = NISPA(
+        strategy = self.strategy_class(
             model=model,
             optimizer=make_optimizer(Training.from_dict(hp), model.parameters()),
-            config=NISPAConfig(**params),
+            config=self.config_class(**params),
             **kwargs,
         )
         return BuiltStrategy(self, strategy, model, None)

@@ -62,7 +62,7 @@ class PackNetEntry(StrategyEntry):
 
     def build(
         self, backbone: Backbone, n_classes: int, hp: Mapping[str, Any], n_experiences: int,
-        kwargs: dict[str, Any],
+        kwargs: dict[str, Any], *, scenario: str = "task",
     ) -> BuiltStrategy:
         training, params = Training.from_dict(hp), PackNetParams.from_dict(hp)
         notes = []

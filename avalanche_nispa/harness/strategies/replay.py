@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from avalanche.training import Replay
 
-from ..entry import DenseEntry
+from ..entry import BOTH_SCENARIOS, DenseEntry
 from ..params import Hyperparameters
 
 __all__ = ["ENTRIES", "ReplayParams"]
@@ -18,4 +18,6 @@ class ReplayParams(Hyperparameters):
 
 
 #: The table row ``replay``.
-ENTRIES = (DenseEntry("replay", 70, ReplayParams(), Replay, demo=True),)
+ENTRIES = (
+    DenseEntry("replay", 70, ReplayParams(), Replay, demo=True, scenarios=BOTH_SCENARIOS),
+)
