@@ -67,7 +67,8 @@ class MemoryReplayPlugin(NISPAPlugin):
         x_mem, y_mem = next(self._batches)
         batch = strategy.mbatch
         self._current = int(batch[0].shape[0])
-        task_mem = torch.full_like(y_mem, int(batch[-1][0]))
+        # the memory's samples take the current batch's task label, read on the device
+        task_mem = batch[-1][:1].expand(y_mem.shape[0])
         strategy.mbatch = [torch.cat([batch[0], x_mem]), torch.cat([batch[1], y_mem]),
                            *batch[2:-1], torch.cat([batch[-1], task_mem])]
 
