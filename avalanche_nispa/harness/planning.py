@@ -73,12 +73,16 @@ class RunPlan:
         seed: the seed of the run (model init, data order, and the benchmark
             builder's own seed where it takes one).
         hparams: the strategy's full flat hyperparameters.
+        evaluation: ``"test"`` (the benchmark's test stream) or ``"validation"``
+            (a ``--tune`` run: trained without, and scored on, the part of each
+            training experience that :mod:`.validation` holds out).
     """
 
     label: str
     strategy: str
     seed: int
     hparams: dict[str, Any]
+    evaluation: str = "test"
 
     @property
     def stem(self) -> str:
@@ -97,6 +101,9 @@ class RunPlan:
             "seed": self.seed,
             "hparams": self.hparams,
         }
+        if self.evaluation != "test":
+            identity["evaluation"] = self.evaluation
+            identity["validation_fraction"] = cfg.validation_fraction
         text = json.dumps(identity, sort_keys=True, default=repr)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 

@@ -179,6 +179,7 @@ def write_reports(
     title: str,
     command: str,
     context: dict[str, Any],
+    extra_markdown: str = "",
 ) -> dict[str, Path]:
     """Write ``results.md``, ``results.csv``, ``runs.csv`` and ``results.json``.
 
@@ -189,6 +190,7 @@ def write_reports(
         title: first line of the Markdown file.
         command: the command that produced the results, quoted in the files.
         context: extra facts stored in the JSON (benchmark, backbone, ...).
+        extra_markdown: a section appended to ``results.md``.
 
     Returns:
         The paths written, by kind.
@@ -204,7 +206,8 @@ def write_reports(
     notes = "".join(f"- {note}\n" for note in context.get("notes", ()))
     atomic_write_text(
         paths["markdown"],
-        f"# {title}\n\n```\n{command}\n```\n\n{markdown_table(rows)}\n{_EXPLANATION}{notes}",
+        f"# {title}\n\n```\n{command}\n```\n\n{markdown_table(rows)}\n{_EXPLANATION}{notes}"
+        + (f"\n{extra_markdown}" if extra_markdown else ""),
     )
     keys = [key for key, *_ in METRICS]
     with _csv_file(paths["csv"]) as writer:
