@@ -49,6 +49,10 @@ def test_validation_benchmark_is_the_training_data_only(task_labels):
         assert list(train.task_labels) == list(source.task_labels) == list(held.task_labels)
         assert set(train.classes_in_this_experience) == set(source.classes_in_this_experience)
     assert split.test_stream.name == "test"
+    # Avalanche's iCaRL reads the classic scenario's class order through the experience
+    for experience in split.train_stream:
+        assert experience.benchmark.n_classes_per_exp == list(original.n_classes_per_exp)
+        assert experience.benchmark.classes_order == list(original.classes_order)
 
 
 def test_every_benchmark_grid_gives_every_strategy_the_same_budget():
@@ -119,16 +123,16 @@ def test_tuning_protocol_refusals(argv, message, tmp_path):
 
 def test_tune_command_end_to_end(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
-    argv = ["--benchmark", "split_digits_cil", "--strategies", "naive,replay", "--tune",
+    argv = ["--benchmark", "split_digits_cil", "--strategies", "naive,icarl", "--tune",
             "--seeds", "1", "--set", "epochs=2", "--results-dir", "out", "--no-plots"]
     cli.main(argv)
     tuning_runs = sorted((tmp_path / "out/tuning/runs").glob("*.json"))
-    assert len(tuning_runs) == 6
+    assert len(tuning_runs) == 6  # iCaRL too: it reads the benchmark through the experience
     records = [json.loads(p.read_text()) for p in tuning_runs]
     assert {r["evaluation"] for r in records} == {"validation"} and {r["seed"] for r in records} == {0}
     table = json.loads((tmp_path / "out/results.json").read_text())
     chosen = {c["strategy"]: c for c in table["tuning"]["choices"]}
-    for strategy in ("naive", "replay"):
+    for strategy in ("naive", "icarl"):
         best = max(r["final_accuracy"] for r in records if r["strategy"] == strategy)
         assert chosen[strategy]["validation_accuracy"] == best
         reported = json.loads((tmp_path / f"out/runs/{strategy}__seed1.json").read_text())

@@ -68,5 +68,19 @@ def validation_benchmark(benchmark: Any, fraction: float, seed: int) -> Any:
         kept, held = stratified_split(targets, fraction, seed * 1000 + index)
         train_parts.append(dataset.subset(kept))
         validation_parts.append(dataset.subset(held))
-    split = benchmark_from_datasets(train=train_parts, test=validation_parts)
-    return with_classes_timeline(with_task_labels(split))
+    split = with_classes_timeline(with_task_labels(
+        benchmark_from_datasets(train=train_parts, test=validation_parts)))
+    _keep_class_order(benchmark, split)
+    return split
+
+
+def _keep_class_order(original: Any, split: Any) -> None:
+    """Give ``split`` the class order of ``original``'s classic scenario, and its experiences
+    a ``benchmark``: Avalanche's iCaRL reads ``experience.benchmark.n_classes_per_exp`` and
+    ``classes_order``, which the newer stream API does not carry."""
+    for name in ("n_classes_per_exp", "classes_order"):
+        if hasattr(original, name):
+            setattr(split, name, list(getattr(original, name)))
+    for stream in (split.train_stream, split.test_stream):
+        for experience in stream:
+            experience.benchmark = split
