@@ -53,8 +53,10 @@ from .planning import (
     make_plans,
     parse_assignment,
     parse_value,
+    refuse_same_runs,
     results_dir_conflicts,
 )
+from .budgets import expand_budgets, parse_budgets
 
 __all__ = ["COMPARE_PROG", "CommandPlan", "DEFAULT_STRATEGIES", "bench", "main", "plan_command"]
 
@@ -141,6 +143,14 @@ def _parser(prog: str = COMPARE_PROG) -> argparse.ArgumentParser:
     parser.add_argument(
         "--tune-seed", type=int, help="the seed --tune tunes on (default: the benchmark's, 0)"
     )
+    parser.add_argument(
+        "--budgets",
+        metavar="B1,B2,...",
+        help="every strategy at each active-parameter budget, one row each (e.g. "
+        "16k,32k,64k,128k,full): sparse strategies by density, the others by a narrower "
+        "dense MLP (avalanche_nispa/harness/budgets.py); with --tune, the configuration "
+        "chosen at full size",
+    )
     parser.add_argument("--rerun", action="store_true", help="redo runs already finished")
     parser.add_argument(
         "--replace",
@@ -204,6 +214,9 @@ def plan_command(argv: Sequence[str], prog: str = COMPARE_PROG) -> CommandPlan:
             plans = reported_plans(cfg, tuning.choices or [], seeds)
         else:
             plans = make_plans(cfg, strategies, seeds, grids)
+        if args.budgets:
+            plans = expand_budgets(cfg, plans, parse_budgets(args.budgets))
+            refuse_same_runs(cfg, plans)
     except (ValueError, KeyError, TypeError) as err:
         message = err.args[0] if isinstance(err, KeyError) else err
         raise SystemExit(f"error: {message}") from None
@@ -295,6 +308,8 @@ def _run(planned: CommandPlan, command: str) -> ComparisonResult:
             choices = tuning.settle(cfg)
             assert choices is not None, "every tuning run has finished"
             planned.plans = reported_plans(cfg, choices, planned.seeds)
+            if args.budgets:
+                planned.plans = expand_budgets(cfg, planned.plans, parse_budgets(args.budgets))
             extra_markdown = choices_markdown(choices, tuning.tune_seed, cfg.validation_fraction)
             context["tuning"] = {
                 "tune_seed": tuning.tune_seed,

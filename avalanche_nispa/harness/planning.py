@@ -35,6 +35,7 @@ __all__ = [
     "parse_assignment",
     "parse_value",
     "read_record",
+    "refuse_same_runs",
     "results_dir_conflicts",
 ]
 
@@ -226,7 +227,7 @@ def make_plans(
             hparams = cfg.hparams(strategy, overrides)
             label = _grid_label(strategy, variant) if variant else strategy
             plans += [RunPlan(label, strategy, seed, hparams) for seed in seeds]
-    _refuse_same_runs(cfg, plans)
+    refuse_same_runs(cfg, plans)
     return plans
 
 
@@ -240,7 +241,7 @@ def _refuse_twice(what: str, values: Sequence[Any], joined: str = " ") -> None:
         seen.add(value)
 
 
-def _refuse_same_runs(cfg: BenchmarkConfig, plans: Sequence[RunPlan]) -> None:
+def refuse_same_runs(cfg: BenchmarkConfig, plans: Sequence[RunPlan]) -> None:
     """A ValueError when two plans are one run (same settings) or share one file."""
     by_fingerprint: dict[str, RunPlan] = {}
     by_stem: dict[str, RunPlan] = {}
