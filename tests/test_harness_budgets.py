@@ -74,3 +74,23 @@ def test_measured_active_parameters_match_the_budget(tmp_path, monkeypatch):
     assert "hidden_sizes" not in runs["nispa__seed0"]["hparams"]
     assert runs["naive__seed0"]["parameters"]["active"] == dense_mlp_parameters(
         cfg, cfg.backbone.hidden_sizes)
+
+
+def test_a_reference_budget_is_the_sparse_networks_active_count():
+    planned = cli.plan_command(["--benchmark", "split_mnist_cil", "--strategies",
+                                "nispa_replay,replay", "--budgets", "as:nispa_replay,full",
+                                "--seeds", "1"])
+    labels = [plan.label for plan in planned.plans]
+    assert labels == ["nispa_replay", "replay@nispa_replay", "replay"]  # no duplicate row
+    cfg = planned.cfg
+    width = planned.plans[1].hparams["hidden_sizes"]
+    sparse = round(0.1 * (784 * 400 + 2 * 400 * 400 + 400 * 10) + 1210)
+    assert abs(dense_mlp_parameters(cfg, width) - sparse) < dense_mlp_parameters(
+        cfg, (width[0] + 1,) * 3) - dense_mlp_parameters(cfg, width)
+    alone = cli.plan_command(["--benchmark", "split_mnist_cil", "--strategies",
+                              "nispa_replay,replay", "--budgets", "as:nispa_replay",
+                              "--seeds", "1"])
+    assert [plan.label for plan in alone.plans] == ["nispa_replay", "replay@nispa_replay"]
+    with pytest.raises(SystemExit, match="names a dense strategy"):
+        cli.plan_command(["--benchmark", "split_mnist_cil", "--strategies", "replay",
+                          "--budgets", "as:replay"])

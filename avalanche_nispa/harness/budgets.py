@@ -37,22 +37,34 @@ _BUDGET = re.compile(r"^(\d+(?:\.\d+)?)([kKmM]?)$")
 
 @dataclass(frozen=True)
 class Budget:
-    """An active-parameter budget; ``count`` None is the configured (full) network."""
+    """An active-parameter budget; ``count`` None is the configured (full) network.
+
+    ``reference``: the budget is the active count of this strategy's configured
+    (sparse) network (``as:nispa``), which keeps its own configured row.
+    """
 
     tag: str
     count: Optional[int]
+    reference: Optional[str] = None
 
 
 def parse_budgets(text: str) -> list[Budget]:
-    """``"16k,32k,1.5M,full"`` -> budgets (ValueError naming a malformed or repeated one)."""
+    """``"16k,32k,1.5M,as:nispa,full"`` -> budgets (ValueError naming a malformed or repeated one).
+
+    ``as:<strategy>`` is resolved by :func:`resolve_budgets` against a benchmark.
+    """
     budgets: list[Budget] = []
     for item in (part.strip() for part in text.split(",") if part.strip()):
         if item == "full":
             budgets.append(Budget("full", None))
             continue
+        if item.startswith("as:") and item[3:]:
+            budgets.append(Budget(item[3:], None, reference=item[3:]))
+            continue
         match = _BUDGET.match(item)
         if not match:
-            raise ValueError(f"a budget is a count such as 16000, 16k or 1.5M, or 'full'; "
+            raise ValueError(f"a budget is a count such as 16000, 16k or 1.5M, "
+                             f"as:<strategy> or 'full'; "
                              f"got {item!r}")
         scale = {"": 1, "k": 1_000, "m": 1_000_000}[match.group(2).lower()]
         budgets.append(Budget(item, int(round(float(match.group(1)) * scale))))
@@ -62,6 +74,26 @@ def parse_budgets(text: str) -> list[Budget]:
         raise ValueError(f"budgets given twice: {', '.join(repeated)}" if repeated
                          else "--budgets needs at least one budget")
     return budgets
+
+
+def resolve_budgets(cfg: BenchmarkConfig, budgets: Sequence[Budget]) -> list[Budget]:
+    """``as:<strategy>`` budgets given the expected active count of that strategy here."""
+    resolved = []
+    for budget in budgets:
+        if budget.reference is not None:
+            if budget.reference not in cfg.strategies:
+                raise ValueError(f"as:{budget.reference}: no such strategy; known: "
+                                 f"{', '.join(cfg.strategies)}")
+            hparams = cfg.hparams(budget.reference)
+            if "density" not in hparams:
+                raise ValueError(f"as:{budget.reference} names a dense strategy; a reference "
+                                 "budget is a sparse network's active count (e.g. as:nispa)")
+            layers = _layer_sizes(cfg, cfg.backbone.hidden_sizes)
+            count = round(hparams["density"] * sum(i * o for i, o in layers)
+                          + sum(o for _, o in layers))
+            budget = Budget(budget.tag, count, budget.reference)
+        resolved.append(budget)
+    return resolved
 
 
 def head_rows(cfg: BenchmarkConfig) -> int:
@@ -137,8 +169,14 @@ def expand_budgets(
         rows.setdefault(plan.label, []).append(plan)
     expanded = []
     for label, row in rows.items():
-        for budget in budgets:
+        for budget in resolve_budgets(cfg, budgets):
             for plan in row:
+                if budget.reference == plan.strategy:
+                    # the reference network is its configured row, kept once
+                    if not any(b.count is None and b.reference is None for b in budgets) \
+                            and plan not in expanded:
+                        expanded.append(plan)
+                    continue
                 extra = {key: cfg.check_key(plan.strategy, key, value)
                          for key, value in budget_overrides(cfg, plan.strategy, budget).items()}
                 if not extra:
