@@ -36,7 +36,8 @@ def model_fingerprint(model: SparseMultiTaskNet) -> Dict[str, Any]:
         "body": body,
         "head_in_features": int(model.head_in_features),
         "density": float(model.density),
-        "num_classes": model.num_classes,
+        # as the user built it: the original mode widens a None to the stream's classes
+        "num_classes": model.configured_num_classes,
         "mask_init": str(model.mask_init),
         "head_bias_init": str(model.head_bias_init),
     }

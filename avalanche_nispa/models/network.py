@@ -46,7 +46,8 @@ CLEAN_MASKED_LOGIT = -1e9
 """Logit of non-task classes in the clean mode: ``exp`` of it is exactly 0 in float32,
 so it acts as −∞ in the softmax without producing infinities or NaNs downstream."""
 
-HeadBiasInit = Literal["default", "zero"]
+HeadBiasInit = Literal["default", "zero", "default_then_zero"]
+HeadWeightInit = Literal["fan_out", "fan_in_then_fan_out"]
 
 
 class TaskHead(MaskedLinear):
@@ -75,8 +76,15 @@ class SparseMultiTaskNet(MultiTaskModule):
     :param mask_init: ``"bernoulli"`` (official) or ``"exact"`` for new heads.
     :param num_classes: optional fixed width of the output vector (the official single
         output layer's width, e.g. 10 for MNIST). ``None``: the largest class id seen + 1.
-    :param head_bias_init: ``"default"`` (PyTorch ``Linear``'s uniform, the official MLP)
-        or ``"zero"`` (the official ConvNet).
+    :param head_bias_init: ``"default"`` (PyTorch ``Linear``'s uniform), ``"zero"`` (the
+        official ConvNet) or ``"default_then_zero"`` (the official MLP with its end-of-task
+        re-initialisation: the first task's output rows keep PyTorch's uniform biases and
+        every later task's rows start at zero, the value the re-initialisation leaves in
+        the official layer's unseen-class rows; the original mode sets it).
+    :param head_weight_init: ``"fan_out"`` (``kaiming_normal_(fan_out, relu)`` over the
+        output width, the official MLP) or ``"fan_in_then_fan_out"`` (the official
+        ConvNet: the first head ``kaiming_normal_`` over its fan-in, std √(2/fan_in),
+        later heads fan-out, as the official re-initialisation redraws them).
     :param masked_logit_value: value of the logits of classes outside the task.
     :param class_incremental: one shared output layer of ``num_classes`` units instead
         of a head per task (NISPA-Replay, replay spec §2.7): every class's logit is live
@@ -94,6 +102,7 @@ class SparseMultiTaskNet(MultiTaskModule):
         mask_init: MaskInit = "bernoulli",
         num_classes: Optional[int] = None,
         head_bias_init: HeadBiasInit = "default",
+        head_weight_init: HeadWeightInit = "fan_out",
         masked_logit_value: float = CLEAN_MASKED_LOGIT,
         class_incremental: bool = False,
     ) -> None:
@@ -105,15 +114,23 @@ class SparseMultiTaskNet(MultiTaskModule):
             raise ValueError(
                 "a class-incremental network needs num_classes, the width of its one shared "
                 "output layer (e.g. num_classes=10 for Split MNIST)")
-        if head_bias_init not in ("default", "zero"):
-            raise ValueError(f"head_bias_init must be 'default' or 'zero', got {head_bias_init!r}")
+        if head_bias_init not in ("default", "zero", "default_then_zero"):
+            raise ValueError("head_bias_init must be 'default', 'zero' or 'default_then_zero', "
+                             f"got {head_bias_init!r}")
+        if head_weight_init not in ("fan_out", "fan_in_then_fan_out"):
+            raise ValueError("head_weight_init must be 'fan_out' or 'fan_in_then_fan_out', "
+                             f"got {head_weight_init!r}")
         self.body = body
         self.heads = nn.ModuleDict()
         self.head_in_features = int(head_in_features)
         self.density = float(density)
         self.mask_init: MaskInit = mask_init
         self.num_classes = num_classes
+        #: ``num_classes`` as built (the original mode may widen a None to the stream's
+        #: class count when it trains; checkpoints compare this one)
+        self.configured_num_classes = num_classes
         self.head_bias_init: HeadBiasInit = head_bias_init
+        self.head_weight_init: HeadWeightInit = head_weight_init
         self.register_buffer("masked_logit_value", torch.tensor(float(masked_logit_value)))
         self._body_masked_index: List[int] = [
             i for i, m in enumerate(body) if is_masked_layer(m)
@@ -280,10 +297,15 @@ class SparseMultiTaskNet(MultiTaskModule):
         # The width of the output vector when this head is added, from what training
         # has seen (never from evaluations, so evaluating cannot change later draws).
         width = max(self.num_classes or 0, max(classes) + 1, self._head_classes_end)
+        first = self._head_classes_end == 0  # no head was made before this one
         self._head_classes_end = max(self._head_classes_end, max(classes) + 1)
         with torch.no_grad():
-            kaiming_fan_out_(head.weight, fan_out=width)
-            if self.head_bias_init == "zero":
+            if first and self.head_weight_init == "fan_in_then_fan_out":
+                nn.init.kaiming_normal_(head.weight)  # fan-in, gain √2
+            else:
+                kaiming_fan_out_(head.weight, fan_out=width)
+            if self.head_bias_init == "zero" or (
+                    self.head_bias_init == "default_then_zero" and not first):
                 head.bias.zero_()
             else:
                 bound = 1.0 / math.sqrt(self.head_in_features)

@@ -109,7 +109,7 @@ class NISPACNN(SparseMultiTaskNet):
         )
         super().__init__(
             body, int(fc_size), density=density, mask_init=mask_init,
-            num_classes=num_classes, head_bias_init="zero",
+            num_classes=num_classes, head_bias_init="zero", head_weight_init="fan_in_then_fan_out",
             masked_logit_value=masked_logit_value, class_incremental=class_incremental,
         )
         self.in_channels = int(in_channels)

@@ -6,7 +6,7 @@ seeded run draws exactly what it would without them.
 from __future__ import annotations
 
 import random
-from typing import Any, Dict, Set
+from typing import Any, Dict, Optional, Set
 
 import numpy as np
 import torch
@@ -94,6 +94,18 @@ def check_stream(experience: Any, *, class_incremental: bool) -> None:
             "avalanche.benchmarks.scenarios.task_incremental_benchmark(benchmark)), or train "
             "it with the class-incremental avalanche_nispa.NISPAReplay"
         )
+
+
+def stream_class_count(experience: Any) -> Optional[int]:
+    """The largest class id of any experience of ``experience``'s stream, plus one (None
+    when the stream cannot be listed): the width of the official single output layer."""
+    stream = getattr(experience, "origin_stream", None)
+    try:
+        experiences = list(stream) if stream is not None else [experience]
+    except Exception:  # noqa: BLE001 - a stream that cannot be listed: this experience only
+        experiences = [experience]
+    ids = [c for e in experiences for c in classes_of(e)]
+    return max(ids) + 1 if ids else None
 
 
 def check_experience(strategy: Any, experience: Any, seen: Dict[int, Set[int]]) -> None:

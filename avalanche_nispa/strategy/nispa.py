@@ -29,7 +29,8 @@ from ..plugins._common import describe_learning_rate
 from ..plugins.base import NISPAPlugin
 from ..plugins.lr_phase import RestartLRSchedulePerPhase
 from ..plugins.timing import PartTimer
-from .checks import check_experience, check_model, check_stream
+from ..rng import preserved_rng
+from .checks import check_experience, check_model, check_stream, stream_class_count
 from .phase_loop import train_in_phases
 from .validation import ValidationSet, split_validation
 
@@ -104,6 +105,10 @@ class NISPA(PhaseLoopTemplate):
         self.config: NISPAConfig = config_from_kwargs(config, kwargs, self.CONFIG_CLASS)
         check_model(model, train_mb_size, class_incremental=self.CLASS_INCREMENTAL)
         model.masked_logit_value.fill_(0.0 if self.config.original else CLEAN_MASKED_LOGIT)
+        if (self.config.original and self.config.reinit_after_experience
+                and model.head_bias_init == "default"):
+            # the official MLP's later output rows start at the zero the re-init leaves
+            model.head_bias_init = "default_then_zero"
         self.selection_plugin = StableSelectionPlugin(
             demote_dead_candidates=self.config.resolved_demote_dead_candidates,
             batch_size=eval_mb_size,
@@ -152,9 +157,22 @@ class NISPA(PhaseLoopTemplate):
         seen: Dict[int, set] = self.model.trained_classes()
         if listed:
             check_stream(listed[0], class_incremental=self.CLASS_INCREMENTAL)
+            if self.config.original and self.model.num_classes is None:
+                # the official output layer has a unit per class of the whole stream, so
+                # its ×0-masked softmax never depends on how often the stream is evaluated
+                self.model.num_classes = stream_class_count(listed[0])
         for experience in listed:
             check_experience(self, experience, seen)
         return super().train(listed if len(listed) != 1 else listed[0], eval_streams, **kwargs)
+
+    def eval(self, exp_list, **kwargs):
+        """Evaluate; an evaluation *during* training (``eval_every``) leaves every random
+        stream as it found it, so how often a run is evaluated never changes what it
+        trains (PyTorch's data loaders draw a seed from the global generator)."""
+        if not self.is_training:
+            return super().eval(exp_list, **kwargs)
+        with preserved_rng():
+            return super().eval(exp_list, **kwargs)
 
     # ------------------------------------------------------------------ data
     def train_dataset_adaptation(self, **kwargs):
