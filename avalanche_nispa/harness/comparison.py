@@ -40,8 +40,9 @@ def run_comparison(
 ) -> ComparisonResult:
     """Run the plans not already finished, then write the reports (and plots).
 
-    ``sweep`` (``device``, ``rerun``, ``progress``, ``progress_stream``) goes to
-    :func:`~.runner.run_sweep` as is. The results directory is locked from the
+    ``sweep`` (``device``, ``rerun``, ``progress``, ``progress_stream``,
+    ``executor``) goes to :func:`~.runner.run_sweep` as is; failed runs are
+    marked in the tables. The results directory is locked from the
     first run to the last plot (:mod:`.lock`).
 
     Raises:
@@ -70,7 +71,7 @@ def _run_locked(
     outcome = run_sweep(
         cfg, plans, results_dir=results_dir, benchmark_factory=benchmark_factory, **sweep
     )
-    rows = aggregate(outcome.results)
+    rows = aggregate(outcome.results, outcome.failed)
     run_notes = sorted({f"{r['label']}: {note}" for r in outcome.results for note in r["notes"]})
     context = {
         "benchmark": cfg.name,
@@ -83,7 +84,7 @@ def _run_locked(
     paths: dict[str, Any] = dict(
         write_reports(
             rows, outcome.results, results_dir, title=cfg.description, command=command,
-            context=context,
+            context=context, failed=outcome.failed,
         )
     )
     if density_sweep:
@@ -94,7 +95,8 @@ def _run_locked(
     if plots:
         from .plots import plot_all
 
-        paths["plots"] = plot_all(
-            rows, outcome.results, results_dir / "plots", density_sweep=density_sweep
+        paths["plots"] = plot_all(  # a row whose every run failed has nothing to plot
+            [row for row in rows if row["n_seeds"]], outcome.results, results_dir / "plots",
+            density_sweep=density_sweep,
         )
     return ComparisonResult(outcome, rows, paths)
