@@ -187,11 +187,14 @@ def create_executor(
     if name == "sequential":
         given = [flag for flag, value in ray_options.items() if value is not None]
         if given:
-            raise ValueError(f"{', '.join(given)} apply to --executor ray only; add "
+            raise ValueError(f"{', '.join(given)}: for --executor ray only; add "
                              "--executor ray, or leave them out to run here one run at a time")
         return SequentialExecutor()
     if name != "ray":
         raise ValueError(f"unknown executor {name!r}; known: {', '.join(EXECUTORS)}")
+    if gpus_per_run and device == "cpu":
+        raise ValueError(f"--gpus-per-run {gpus_per_run:g} gives each run a GPU, which "
+                         "--device cpu would not use: add --device cuda")
     try:
         from .ray_executor import RayExecutor
     except ImportError as err:
@@ -201,9 +204,6 @@ def create_executor(
             f"--executor ray needs Ray, which cannot be imported here ({err}); install "
             f"it with: {RAY_INSTALL_HINT}"
         ) from None
-    if gpus_per_run and device == "cpu":
-        raise ValueError(f"--gpus-per-run {gpus_per_run:g} gives each run a GPU, which "
-                         "--device cpu would not use: add --device cuda")
     return RayExecutor(
         address=ray_address, data_root=data_root,
         cpus_per_run=1 if cpus_per_run is None else cpus_per_run,
