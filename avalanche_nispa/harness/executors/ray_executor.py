@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -48,6 +49,8 @@ from . import Executor, ExecutorError, RunResult, SweepContext
 from .worker import DataUnavailable, WorkerReply, WorkerTask, driver_environment, run_task
 
 __all__ = ["RayExecutor"]
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")  # Ray colours the task's name in its error text
 
 
 class RayExecutor(Executor):
@@ -161,7 +164,8 @@ class RayExecutor(Executor):
                 raise DataUnavailable(str(cause)) from None
             summary = f"{type(cause).__name__}: {cause}" if cause is not None else str(err)
             summary = summary.strip().splitlines()[-1] if summary.strip() else type(err).__name__
-            return RunResult(plan, log_text=str(err) + "\n", error=(
+            where = _ANSI.sub("", str(err)).strip()  # "ray::<task> (pid, ip)" and the traceback
+            return RunResult(plan, log_text=f"The run raised an exception in {where}\n", error=(
                 f"raised {summary} (not retried; traceback in logs/{plan.stem}.log)")), None
         except ray.exceptions.RayError as err:
             error = (f"its worker died ({type(err).__name__}) in each of "
