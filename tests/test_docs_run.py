@@ -52,6 +52,8 @@ NOT_RUN: Dict[str, str] = {
     ".venv/bin/python -m benchmarks.compare --benchmark split_fmnist --strategies nispa "
     "--density-sweep 0.05,0.1,0.2,0.5,1.0 --seeds 0": _HARNESS,
     ".venv/bin/python -m benchmarks.speed --seeds 0": "times every strategy in its own process (minutes)",
+    ".venv/bin/python -m benchmarks.compare --benchmark split_digits_cil --strategies naive,replay "
+    "--tune": _HARNESS + "; test_harness_tuning.py runs it with 2 epochs per experience",
     ".venv/bin/python -m benchmarks.compare --strategies all --seeds 0,1,2 --executor ray": _HARNESS
     + " on a local Ray instance (tests/test_ray_executor.py runs a small one)",
     ".venv/bin/python -m benchmarks.compare --benchmark split_mnist --strategies all --seeds 0,1,2 "

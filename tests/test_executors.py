@@ -6,6 +6,7 @@ The Ray executor itself is tested in ``test_ray_executor.py`` (skipped without R
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import socket
@@ -203,6 +204,24 @@ def test_the_worker_task_gives_the_sequential_record_and_log(tiny_cfg, one_threa
     reply = run_task(WorkerTask(plan, tiny_cfg, threads=1))
     assert (reply.host, reply.pid) == (socket.gethostname(), os.getpid())
     assert reply.log_text == log.read_text() and reply.log_text
+    assert {k: v for k, v in reply.record.items() if k not in MEASURED} == {
+        k: v for k, v in expected.items() if k not in MEASURED}
+
+
+def test_the_worker_task_of_a_tuning_run_trains_on_the_validation_split(one_thread, tmp_path):
+    import torch
+
+    from avalanche_nispa.harness.validation import validation_benchmark
+
+    torch.set_num_threads(1)
+    cfg = planning.apply_overrides(configs.get_config("split_digits_cil"),
+                                   [("epochs", 1), ("backbone.hidden_sizes", (8,))])
+    (plan,) = planning.make_plans(cfg, ["naive"], [4])
+    plan = dataclasses.replace(plan, evaluation="validation")  # as --tune plans it
+    split = validation_benchmark(runner.load_benchmark(cfg, 4), cfg.validation_fraction, 4)
+    expected = runner.run_single(plan, cfg, split, log_path=tmp_path / "naive.log")
+    reply = run_task(WorkerTask(plan, cfg, threads=1))
+    assert reply.record["evaluation"] == "validation"
     assert {k: v for k, v in reply.record.items() if k not in MEASURED} == {
         k: v for k, v in expected.items() if k not in MEASURED}
 

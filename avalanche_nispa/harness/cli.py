@@ -51,14 +51,17 @@ from .comparison import ComparisonResult, run_comparison
 from .configs import BENCHMARKS, STRATEGIES, BenchmarkConfig, get_config
 from .executors import EXECUTORS, Executor, ExecutorError, RayNotInstalled, create_executor
 from .lock import ResultsDirBusy, results_dir_lock
+from .tuning import DEFAULT_REPORTED_SEEDS, TuningPlan, choices_markdown, plan_tuning, reported_plans
 from .planning import (
     RunPlan,
     apply_overrides,
     make_plans,
     parse_assignment,
     parse_value,
+    refuse_same_runs,
     results_dir_conflicts,
 )
+from .budgets import expand_budgets, parse_budgets
 
 __all__ = ["COMPARE_PROG", "CommandPlan", "DEFAULT_STRATEGIES", "bench", "exit_status", "main",
            "plan_command"]
@@ -82,6 +85,9 @@ class CommandPlan:
     seeds: list[int]
     plans: list[RunPlan]
     results_dir: Path
+    #: ``--tune``: the validation runs and, once they are done, the choice
+    #: (``plans`` are then the chosen configurations; empty before).
+    tuning: Optional[TuningPlan] = None
 
 
 def _parser(prog: str = COMPARE_PROG) -> argparse.ArgumentParser:
@@ -131,6 +137,26 @@ def _parser(prog: str = COMPARE_PROG) -> argparse.ArgumentParser:
         metavar="D1,D2,...",
         help="NISPA at each density (table and plot), e.g. 0.05,0.1,0.2,0.5,1.0",
     )
+    parser.add_argument(
+        "--tune",
+        action="store_true",
+        help="choose each strategy's configuration first: every configuration of its grid "
+        "(the benchmark's tuning grid, or --grid) is trained on --tune-seed without a "
+        "held-out share of each training experience and scored on it; the best one is then "
+        "reported on --seeds (default " + ",".join(map(str, DEFAULT_REPORTED_SEEDS)) + "), "
+        "which may not include the tuning seed",
+    )
+    parser.add_argument(
+        "--tune-seed", type=int, help="the seed --tune tunes on (default: the benchmark's, 0)"
+    )
+    parser.add_argument(
+        "--budgets",
+        metavar="B1,B2,...",
+        help="every strategy at each active-parameter budget, one row each (e.g. "
+        "16k,32k,64k,128k,full): sparse strategies by density, the others by a narrower "
+        "dense MLP (avalanche_nispa/harness/budgets.py); with --tune, the configuration "
+        "chosen at full size",
+    )
     parser.add_argument("--rerun", action="store_true", help="redo runs already finished")
     parser.add_argument(
         "--replace",
@@ -143,17 +169,17 @@ def _parser(prog: str = COMPARE_PROG) -> argparse.ArgumentParser:
         "executor", "where the runs happen: here one after the other (default), or as "
         "Ray tasks on this machine's cores or a Ray cluster (pip install avalanche-nispa[ray])")
     where.add_argument("--executor", choices=EXECUTORS, default="sequential",
-                     help="sequential (default) or ray: one Ray task per run")
+                       help="sequential (default) or ray: one Ray task per run")
     where.add_argument("--ray-address",
-                     help="the Ray cluster to join: 'auto' (the one this node belongs to) or "
-                     "host:port (default: $RAY_ADDRESS, else a new local instance)")
+                       help="the Ray cluster to join: 'auto' (the one this node belongs to) or "
+                       "host:port (default: $RAY_ADDRESS, else a new local instance)")
     where.add_argument("--cpus-per-run", type=int,
-                     help="CPUs reserved for each run, also its torch threads (default 1)")
+                       help="CPUs reserved for each run, also its torch threads (default 1)")
     where.add_argument("--gpus-per-run", type=float,
-                     help="GPUs reserved for each run, e.g. 1 or 0.5 (default 0; with --device cuda)")
+                       help="GPUs reserved for each run, e.g. 1 or 0.5 (default 0; with --device cuda)")
     where.add_argument("--max-retries", type=int,
-                     help="times a run whose worker died is started again before it is "
-                     "reported failed (default 2)")
+                       help="times a run whose worker died is started again before it is "
+                       "reported failed (default 2)")
     parser.add_argument(
         "--show-config", action="store_true", help="print the resolved settings and exit"
     )
@@ -192,16 +218,30 @@ def plan_command(argv: Sequence[str], prog: str = COMPARE_PROG) -> CommandPlan:
     grids = list(args.grid)
     if args.density_sweep:
         grids.append((f"{DENSITY_SWEEP_STRATEGY}.density", args.density_sweep))
-    seeds = list(cfg.default_seeds)
+    seeds = list(DEFAULT_REPORTED_SEEDS if args.tune else cfg.default_seeds)
     if args.seeds:
         seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
+    results_dir = args.results_dir or Path("results_tmp") / cfg.name
+    if args.tune_seed is not None and not args.tune:
+        raise SystemExit("error: --tune-seed is the seed of --tune; add --tune or drop it")
+    if args.tune and args.density_sweep:
+        raise SystemExit("error: --tune chooses one configuration per strategy and "
+                         "--density-sweep reports several; run them as two commands")
+    tuning = None
     try:
-        plans = make_plans(cfg, strategies, seeds, grids)
+        if args.tune:
+            tune_seed = cfg.tune_seed if args.tune_seed is None else args.tune_seed
+            tuning = plan_tuning(cfg, strategies, grids, tune_seed, seeds, results_dir)
+            plans = reported_plans(cfg, tuning.choices or [], seeds)
+        else:
+            plans = make_plans(cfg, strategies, seeds, grids)
+        if args.budgets:
+            plans = expand_budgets(cfg, plans, parse_budgets(args.budgets))
+            refuse_same_runs(cfg, plans)
     except (ValueError, KeyError, TypeError) as err:
         message = err.args[0] if isinstance(err, KeyError) else err
         raise SystemExit(f"error: {message}") from None
-    results_dir = args.results_dir or Path("results_tmp") / cfg.name
-    return CommandPlan(args, cfg, seeds, plans, results_dir)
+    return CommandPlan(args, cfg, seeds, plans, results_dir, tuning)
 
 
 def main(
@@ -212,9 +252,13 @@ def main(
     planned = plan_command(argv, prog)
     args, cfg, plans, results_dir = planned.args, planned.cfg, planned.plans, planned.results_dir
     if args.show_config:
-        shown = {plan.label: plan.hparams for plan in plans}
-        print(json.dumps({"benchmark": cfg.name, "backbone": dataclasses.asdict(cfg.backbone),
-                          "seeds": planned.seeds, "strategies": shown}, indent=2, default=repr))
+        shown: dict = {"benchmark": cfg.name, "backbone": dataclasses.asdict(cfg.backbone),
+                       "seeds": planned.seeds,
+                       "strategies": {plan.label: plan.hparams for plan in plans}}
+        if planned.tuning is not None:
+            shown["tuning"] = {"seed": planned.tuning.tune_seed, "grids": planned.tuning.grids,
+                               "runs": {p.label: p.hparams for p in planned.tuning.plans}}
+        print(json.dumps(shown, indent=2, default=repr))
         return None
 
     try:
@@ -259,42 +303,79 @@ def exit_status(result: Optional[ComparisonResult]) -> int:
     return 1 if result is not None and result.outcome.failed else 0
 
 
-def _run(planned: CommandPlan, command: str, executor: Executor) -> ComparisonResult:
-    """Refuse to overwrite results unless asked, then run the comparison."""
-    import torch
-
-    from . import runner
-
-    args, cfg, plans, results_dir = planned.args, planned.cfg, planned.plans, planned.results_dir
-    conflicts = results_dir_conflicts(cfg, plans, results_dir, rerun=args.rerun)
-    if conflicts and not args.replace:
+def _refuse_conflicts(conflicts: list[str], replace: bool, done: str = "nothing was run") -> None:
+    if conflicts and not replace:
         raise SystemExit(
-            "error: nothing was run, because this command would overwrite results:\n  - "
+            f"error: {done}, because this command would overwrite results:\n  - "
             + "\n  - ".join(conflicts)
             + "\nUse another --results-dir, add the missing strategies, seeds or grid values "
             "(the finished runs are reused), or pass --replace to overwrite."
         )
+
+
+def _run(planned: CommandPlan, command: str, executor: Executor) -> ComparisonResult:
+    """Refuse to overwrite results unless asked, then run the comparison (tuning first)."""
+    import torch
+
+    from . import runner
+
+    args, cfg, results_dir = planned.args, planned.cfg, planned.results_dir
+    tuning = planned.tuning
+    load = lambda seed: runner.load_benchmark(cfg, seed, root=args.data_root)  # noqa: E731
+    common = {"device": args.device, "rerun": args.rerun, "plots": not args.no_plots,
+              "command": command, "executor": executor}
+    context = {"seeds": planned.seeds, "device": args.device, "threads": torch.get_num_threads()}
+    extra_markdown = ""
     try:
-        result = run_comparison(
-            cfg,
-            plans,
-            results_dir=results_dir,
-            benchmark_factory=lambda seed: runner.load_benchmark(cfg, seed, root=args.data_root),
-            device=args.device,
-            rerun=args.rerun,
-            plots=not args.no_plots,
-            density_sweep=bool(args.density_sweep),
-            command=command,
-            executor=executor,
-            extra_context={
-                "seeds": planned.seeds,
-                "device": args.device,
-                "threads": torch.get_num_threads(),
-            },
+        if tuning is not None:
+            _refuse_conflicts(
+                results_dir_conflicts(cfg, tuning.plans, tuning.directory, rerun=args.rerun),
+                args.replace,
+            )
+            from .validation import validation_benchmark
+
+            tuned = run_comparison(
+                cfg, tuning.plans, results_dir=tuning.directory,
+                benchmark_factory=lambda seed: validation_benchmark(
+                    load(seed), cfg.validation_fraction, seed),
+                title=f"Tuning on a validation split (seed {tuning.tune_seed}): "
+                f"{cfg.description}",
+                extra_context={**context, "seeds": [tuning.tune_seed],
+                               "evaluation": "validation",
+                               "validation_fraction": cfg.validation_fraction},
+                **common,
+            )
+            if tuned.outcome.failed:
+                from .report import failed_runs_text
+
+                raise SystemExit(
+                    f"error: {len(tuned.outcome.failed)} tuning run(s) failed, so no "
+                    f"configuration was chosen and no reported run was started:\n"
+                    f"{failed_runs_text(tuned.outcome.failed)}The same command runs them again.")
+            choices = tuning.settle(cfg)
+            assert choices is not None, "every tuning run has finished"
+            planned.plans = reported_plans(cfg, choices, planned.seeds)
+            if args.budgets:
+                planned.plans = expand_budgets(cfg, planned.plans, parse_budgets(args.budgets))
+            extra_markdown = choices_markdown(choices, tuning.tune_seed, cfg.validation_fraction)
+            context["tuning"] = {
+                "tune_seed": tuning.tune_seed,
+                "validation_fraction": cfg.validation_fraction,
+                "choices": [choice.as_dict() for choice in choices],
+            }
+        _refuse_conflicts(
+            results_dir_conflicts(cfg, planned.plans, results_dir, rerun=args.rerun),
+            args.replace,
+            done="the tuning runs are stored, but no reported run was started"
+            if tuning is not None else "nothing was run",
+        )
+        return run_comparison(
+            cfg, planned.plans, results_dir=results_dir, benchmark_factory=load,
+            density_sweep=bool(args.density_sweep), extra_context=context,
+            extra_markdown=extra_markdown, **common,
         )
     except (FileNotFoundError, ExecutorError) as err:  # no data; no Ray cluster there
         raise SystemExit(f"error: {err}") from None
-    return result
 
 
 def bench(argv: Optional[Sequence[str]] = None) -> int:

@@ -36,9 +36,14 @@ def run_comparison(
     density_sweep: bool = False,
     command: str = "",
     extra_context: Optional[dict[str, Any]] = None,
+    title: Optional[str] = None,
+    extra_markdown: str = "",
     **sweep: Any,
 ) -> ComparisonResult:
     """Run the plans not already finished, then write the reports (and plots).
+
+    ``title`` heads ``results.md`` (default: the benchmark's description);
+    ``extra_markdown`` is appended to it (e.g. what ``--tune`` chose).
 
     ``sweep`` (``device``, ``rerun``, ``progress``, ``progress_stream``,
     ``executor``) goes to :func:`~.runner.run_sweep` as is; failed runs are
@@ -52,7 +57,8 @@ def run_comparison(
     with results_dir_lock(results_dir, command):
         return _run_locked(
             cfg, plans, results_dir, benchmark_factory, plots=plots, density_sweep=density_sweep,
-            command=command, extra_context=extra_context, **sweep,
+            command=command, extra_context=extra_context, title=title or cfg.description,
+            extra_markdown=extra_markdown, **sweep,
         )
 
 
@@ -66,6 +72,8 @@ def _run_locked(
     density_sweep: bool,
     command: str,
     extra_context: Optional[dict[str, Any]],
+    title: str,
+    extra_markdown: str,
     **sweep: Any,
 ) -> ComparisonResult:
     outcome = run_sweep(
@@ -83,8 +91,8 @@ def _run_locked(
     }
     paths: dict[str, Any] = dict(
         write_reports(
-            rows, outcome.results, results_dir, title=cfg.description, command=command,
-            context=context, failed=outcome.failed,
+            rows, outcome.results, results_dir, title=title, command=command,
+            context=context, extra_markdown=extra_markdown, failed=outcome.failed,
         )
     )
     if density_sweep:

@@ -108,7 +108,9 @@ class NoHyperparameters(Hyperparameters):
 class Training(Hyperparameters):
     """What every strategy of a benchmark shares: optimizer and training budget.
 
-    ``momentum`` (SGD only) is stored only when set.
+    ``momentum`` (SGD only) and ``hidden_sizes`` (this strategy's hidden widths
+    instead of the benchmark backbone's, e.g. a narrower dense MLP of a matched
+    parameter budget, :mod:`.budgets`) are stored only when set.
     """
 
     optimizer: str = "adam"
@@ -117,6 +119,7 @@ class Training(Hyperparameters):
     eval_batch_size: int = 1000
     epochs: Optional[int] = 5
     momentum: Optional[float] = omitted_when_none()
+    hidden_sizes: Optional[tuple[int, ...]] = omitted_when_none()
 
 
 def _check_mlp(backbone: "Backbone") -> None:

@@ -35,6 +35,7 @@ __all__ = [
     "parse_assignment",
     "parse_value",
     "read_record",
+    "refuse_same_runs",
     "results_dir_conflicts",
 ]
 
@@ -73,12 +74,16 @@ class RunPlan:
         seed: the seed of the run (model init, data order, and the benchmark
             builder's own seed where it takes one).
         hparams: the strategy's full flat hyperparameters.
+        evaluation: ``"test"`` (the benchmark's test stream) or ``"validation"``
+            (a ``--tune`` run: trained without, and scored on, the part of each
+            training experience that :mod:`.validation` holds out).
     """
 
     label: str
     strategy: str
     seed: int
     hparams: dict[str, Any]
+    evaluation: str = "test"
 
     @property
     def stem(self) -> str:
@@ -97,6 +102,9 @@ class RunPlan:
             "seed": self.seed,
             "hparams": self.hparams,
         }
+        if self.evaluation != "test":
+            identity["evaluation"] = self.evaluation
+            identity["validation_fraction"] = cfg.validation_fraction
         text = json.dumps(identity, sort_keys=True, default=repr)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
@@ -219,7 +227,7 @@ def make_plans(
             hparams = cfg.hparams(strategy, overrides)
             label = _grid_label(strategy, variant) if variant else strategy
             plans += [RunPlan(label, strategy, seed, hparams) for seed in seeds]
-    _refuse_same_runs(cfg, plans)
+    refuse_same_runs(cfg, plans)
     return plans
 
 
@@ -233,7 +241,7 @@ def _refuse_twice(what: str, values: Sequence[Any], joined: str = " ") -> None:
         seen.add(value)
 
 
-def _refuse_same_runs(cfg: BenchmarkConfig, plans: Sequence[RunPlan]) -> None:
+def refuse_same_runs(cfg: BenchmarkConfig, plans: Sequence[RunPlan]) -> None:
     """A ValueError when two plans are one run (same settings) or share one file."""
     by_fingerprint: dict[str, RunPlan] = {}
     by_stem: dict[str, RunPlan] = {}

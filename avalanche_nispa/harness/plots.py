@@ -76,16 +76,31 @@ def plot_accuracy_matrix(row: dict[str, Any], path: Path) -> Path:
 
 
 def plot_accuracy_vs_parameters(rows: Sequence[dict[str, Any]], path: Path) -> Path:
-    """Final average accuracy against active parameters, one point per row."""
+    """Final average accuracy against active parameters, one point per row.
+
+    Rows of one strategy at several sizes (``--budgets``: ``ewc@16k``, ``ewc@32k``,
+    ``ewc``) are one line, labelled once with the strategy's row name.
+    """
     fig = Figure(figsize=(6.4, 4.4), layout="constrained")
     ax = fig.subplots()
+    lines: dict[str, list[dict[str, Any]]] = {}
     for row in rows:
-        x, y = row["active_mean"], 100.0 * row["final_accuracy_mean"]
-        xerr = 0.0 if math.isnan(row["active_std"]) else row["active_std"]
-        yerr = 0.0 if math.isnan(row["final_accuracy_std"]) else 100.0 * row["final_accuracy_std"]
-        marker = getattr(registry.find(row["strategy"]), "plot_marker", "o")
-        ax.errorbar(x, y, xerr=xerr, yerr=yerr, fmt=marker, markersize=9, capsize=3)
-        ax.annotate(row["label"], (x, y), textcoords="offset points", xytext=(5, 4), fontsize=8)
+        lines.setdefault(row["label"].split("@")[0], []).append(row)
+    for name, members in lines.items():
+        members = sorted(members, key=lambda r: r["active_mean"])
+        xs = [r["active_mean"] for r in members]
+        ys = [100.0 * r["final_accuracy_mean"] for r in members]
+        xerr = [0.0 if math.isnan(r["active_std"]) else r["active_std"] for r in members]
+        yerr = [0.0 if math.isnan(r["final_accuracy_std"]) else 100.0 * r["final_accuracy_std"]
+                for r in members]
+        marker = getattr(registry.find(members[0]["strategy"]), "plot_marker", "o")
+        ax.errorbar(xs, ys, xerr=xerr, yerr=yerr, fmt=f"{marker}-" if len(members) > 1 else marker,
+                    markersize=8, capsize=3, label=name)
+        if len(members) == 1:
+            ax.annotate(name, (xs[0], ys[0]), textcoords="offset points", xytext=(5, 4),
+                        fontsize=8)
+    if any(len(members) > 1 for members in lines.values()):
+        ax.legend(fontsize=7, loc="best")
     ax.set_xscale("log")
     return _save_accuracy_plot(
         fig, ax, path, "active parameters (log scale)", "Accuracy against parameter budget"

@@ -208,6 +208,7 @@ def write_reports(
     title: str,
     command: str,
     context: dict[str, Any],
+    extra_markdown: str = "",
     failed: Sequence[Any] = (),
 ) -> dict[str, Path]:
     """Write ``results.md``, ``results.csv``, ``runs.csv`` and ``results.json``.
@@ -219,6 +220,7 @@ def write_reports(
         title: first line of the Markdown file.
         command: the command that produced the results, quoted in the files.
         context: extra facts stored in the JSON (benchmark, backbone, ...).
+        extra_markdown: a section appended to ``results.md``.
         failed: the runs that failed (:class:`~.executors.FailedRun`), listed
             with their reason under the table and in the JSON (``failed``).
 
@@ -237,7 +239,8 @@ def write_reports(
     atomic_write_text(
         paths["markdown"],
         f"# {title}\n\n```\n{command}\n```\n\n{markdown_table(rows)}\n"
-        f"{failed_runs_text(failed)}{_EXPLANATION}{notes}",
+        f"{failed_runs_text(failed)}{_EXPLANATION}{notes}"
+        + (f"\n{extra_markdown}" if extra_markdown else ""),
     )
     keys = [key for key, *_ in METRICS]
     with _csv_file(paths["csv"]) as writer:

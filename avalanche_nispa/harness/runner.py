@@ -274,6 +274,9 @@ def run_single(
         },
         "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
+    if plan.evaluation != "test":
+        # a --tune run: its accuracies are on the held-out part of the training data
+        record["evaluation"] = plan.evaluation
     return _jsonable(record)
 
 

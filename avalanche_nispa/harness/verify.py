@@ -12,10 +12,12 @@ from __future__ import annotations
 import json
 import os
 import shlex
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from .cli import plan_command
-from .planning import results_dir_conflicts
+from .planning import RunPlan, results_dir_conflicts
 
 __all__ = ["check_results_dir", "stored_command"]
 
@@ -52,15 +54,29 @@ def check_results_dir(results_dir: Path, root: Path) -> list[str]:
     problems = []
     if (Path(root) / planned.results_dir).resolve() != results_dir.resolve():
         problems.append(f"the command writes to {planned.results_dir}, not {results_dir}")
+    if planned.tuning is not None:
+        # the tuning runs first: they decide which runs the table is made of
+        tuning_dir = results_dir / planned.tuning.directory.name
+        problems += [f"{planned.tuning.directory.name}/{problem}"
+                     for problem in _compare(planned.cfg, planned.tuning.plans, tuning_dir)]
+        if planned.tuning.choices is None:
+            problems.append("the tuning runs are not all stored: the chosen configurations "
+                            "are not known")
+    return problems + _compare(planned.cfg, planned.plans, results_dir)
+
+
+def _compare(cfg: Any, plans: Sequence[RunPlan], results_dir: Path) -> list[str]:
+    """What differs between the runs stored in ``results_dir`` and ``plans``."""
+    problems = []
     stored = {p.stem: json.loads(p.read_text()) for p in (results_dir / "runs").glob("*.json")}
-    planned_stems = {plan.stem for plan in planned.plans}
+    planned_stems = {plan.stem for plan in plans}
     for stem in sorted(set(stored) - planned_stems):
         problems.append(f"runs/{stem}.json is not planned by the command")
-    for plan in planned.plans:
+    for plan in plans:
         record = stored.get(plan.stem)
         if record is None:
             problems.append(f"{plan.stem} is planned but not stored: a re-run would train it")
-        elif (record["label"], record["fingerprint"]) != (plan.label, plan.fingerprint(planned.cfg)):
+        elif (record["label"], record["fingerprint"]) != (plan.label, plan.fingerprint(cfg)):
             problems.append(f"{plan.stem}: stored label/fingerprint differ from the plan's")
-    problems += results_dir_conflicts(planned.cfg, planned.plans, results_dir)
+    problems += results_dir_conflicts(cfg, plans, results_dir)
     return problems

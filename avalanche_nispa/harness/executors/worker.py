@@ -5,7 +5,8 @@ A worker (a Ray worker process, on this machine or another node) gets a
 torch threads, the data root and the driver's ``NISPA_*`` environment
 variables (the data module reads them). It loads the benchmark as the
 sequential sweep does (:func:`~avalanche_nispa.harness.runner.load_benchmark`,
-same seed, same root), calls :func:`~avalanche_nispa.harness.runner.run_single`
+same seed, same root; a ``--tune`` run's validation split of it,
+:mod:`~avalanche_nispa.harness.validation`), calls :func:`~avalanche_nispa.harness.runner.run_single`
 with its log in a private temporary file, and returns a :class:`WorkerReply`:
 the record and the log text. It writes nothing the driver reads: the driver
 writes the results directory.
@@ -103,24 +104,34 @@ def _needs_data(cfg: BenchmarkConfig) -> bool:
 
 
 def _load(task: WorkerTask, host: str) -> Any:
-    """The run's benchmark, or DataUnavailable naming this host, the path and the fix."""
+    """The run's benchmark, as the sequential sweep builds it: the benchmark of its
+    seed, split for validation when the plan is a ``--tune`` run.
+
+    Raises:
+        DataUnavailable: naming this host, the path and the fix.
+    """
     from avalanche_nispa.data import DatasetNotFoundError
 
     from ..runner import load_benchmark
 
-    if not _needs_data(task.cfg):
-        return load_benchmark(task.cfg, task.plan.seed, root=task.data_root)
-    if task.data_root is not None and not Path(task.data_root).expanduser().exists():
+    cfg, seed = task.cfg, task.plan.seed
+    if _needs_data(cfg) and task.data_root is not None \
+            and not Path(task.data_root).expanduser().exists():
         raise DataUnavailable(
             f"the data root {task.data_root} (--data-root) does not exist on the worker "
             f"host {host}; {_FIX}"
         )
     try:
-        return load_benchmark(task.cfg, task.plan.seed, root=task.data_root)
+        benchmark = load_benchmark(cfg, seed, root=task.data_root)
     except DatasetNotFoundError as err:
         raise DataUnavailable(
-            f"the worker host {host} cannot find the data of {task.cfg.name}: {err}\n{_FIX}"
+            f"the worker host {host} cannot find the data of {cfg.name}: {err}\n{_FIX}"
         ) from None
+    if task.plan.evaluation == "validation":
+        from ..validation import validation_benchmark
+
+        benchmark = validation_benchmark(benchmark, cfg.validation_fraction, seed)
+    return benchmark
 
 
 def run_task(task: WorkerTask) -> WorkerReply:

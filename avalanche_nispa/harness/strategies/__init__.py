@@ -10,6 +10,7 @@ its ``defaults`` unless a benchmark configuration overrides some of them.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import importlib
 import pkgutil
@@ -86,6 +87,11 @@ def build_strategy(
             (``BenchmarkConfig.scenario``).
     """
     entry = get(name)
+    if hp.get("hidden_sizes"):
+        # a per-run width (a matched parameter budget); the benchmark's backbone otherwise
+        if backbone.kind != "mlp":
+            raise ValueError(f"hidden_sizes sets an MLP's widths; the backbone is a {backbone.kind}")
+        backbone = dataclasses.replace(backbone, hidden_sizes=tuple(hp["hidden_sizes"]))
     kwargs = strategy_kwargs(
         Training.from_dict(hp), device=device, evaluator=evaluator, plugins=plugins
     )
