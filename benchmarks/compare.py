@@ -6,9 +6,11 @@ everything lives in :mod:`avalanche_nispa.harness.cli`.
 
 from __future__ import annotations
 
-from avalanche_nispa.harness.cli import main
+import sys
+
+from avalanche_nispa.harness.cli import exit_status, main
 
 __all__ = ["main"]
 
 if __name__ == "__main__":
-    main()
+    sys.exit(exit_status(main()))

@@ -54,6 +54,14 @@ NOT_RUN: Dict[str, str] = {
     ".venv/bin/python -m benchmarks.speed --seeds 0": "times every strategy in its own process (minutes)",
     ".venv/bin/python -m benchmarks.compare --benchmark split_digits_cil --strategies naive,replay "
     "--tune": _HARNESS + "; test_harness_tuning.py runs it with 2 epochs per experience",
+    ".venv/bin/python -m benchmarks.compare --strategies all --seeds 0,1,2 --executor ray": _HARNESS
+    + " on a local Ray instance (tests/test_ray_executor.py runs a small one)",
+    ".venv/bin/python -m benchmarks.compare --benchmark split_mnist --strategies all --seeds 0,1,2 "
+    "--executor ray --ray-address auto --data-root /shared/data/mnist": "needs a Ray cluster",
+    ".venv/bin/python -m benchmarks.compare --benchmark split_cifar10 --strategies all --executor ray "
+    "--device cuda --gpus-per-run 1 --cpus-per-run 2": "needs GPUs and CIFAR-10",
+    "ray start --head": "starts a Ray cluster's head node",
+    "ray start --address=HEAD:6379": "joins a Ray cluster (HEAD is its head node)",
 }
 """README shell lines deliberately not run, with the reason."""
 

@@ -13,6 +13,8 @@ same command). The pieces:
 * :mod:`.baselines`: Avalanche 0.6.0's SI and PackNet, repaired;
 * :mod:`.planning`: overrides, grids, run plans and fingerprints;
 * :mod:`.runner`: one (strategy, seed) run, and a resumable sweep;
+* :mod:`.executors`: who runs a sweep's runs, here one by one or as Ray tasks
+  (:mod:`.executors.ray_executor`, the optional ``ray`` extra);
 * :mod:`.progress`: a bar on a terminal, lines with an ETA in a log;
 * :mod:`.comparison`: a sweep, then its reports and plots;
 * :mod:`.lock`: one harness at a time in a results directory;

@@ -28,6 +28,10 @@ seed of the directory's table (``results.json``, else the runs in ``runs/``),
 or replace a run made with other settings, is refused unless ``--replace``;
 anything given twice is refused. The directory is locked (``.lock``) while
 the command runs; a second harness writing it is refused.
+
+``--executor ray`` runs each run as a Ray task (:mod:`.executors.ray_executor`),
+on this machine's cores or a Ray cluster; the results are the same. A run that
+failed there is marked in the table and the command exits with status 1.
 """
 
 from __future__ import annotations
@@ -45,6 +49,7 @@ from typing import Optional
 from . import strategies as registry
 from .comparison import ComparisonResult, run_comparison
 from .configs import BENCHMARKS, STRATEGIES, BenchmarkConfig, get_config
+from .executors import EXECUTORS, Executor, ExecutorError, RayNotInstalled, create_executor
 from .lock import ResultsDirBusy, results_dir_lock
 from .tuning import DEFAULT_REPORTED_SEEDS, TuningPlan, choices_markdown, plan_tuning, reported_plans
 from .planning import (
@@ -58,7 +63,8 @@ from .planning import (
 )
 from .budgets import expand_budgets, parse_budgets
 
-__all__ = ["COMPARE_PROG", "CommandPlan", "DEFAULT_STRATEGIES", "bench", "main", "plan_command"]
+__all__ = ["COMPARE_PROG", "CommandPlan", "DEFAULT_STRATEGIES", "bench", "exit_status", "main",
+           "plan_command"]
 
 #: How the command names itself in ``--help`` and in the results it writes.
 COMPARE_PROG = "python -m benchmarks.compare"
@@ -159,6 +165,21 @@ def _parser(prog: str = COMPARE_PROG) -> argparse.ArgumentParser:
         "stored runs made with other settings (refused by default)",
     )
     parser.add_argument("--no-plots", action="store_true")
+    where = parser.add_argument_group(
+        "executor", "where the runs happen: here one after the other (default), or as "
+        "Ray tasks on this machine's cores or a Ray cluster (pip install avalanche-nispa[ray])")
+    where.add_argument("--executor", choices=EXECUTORS, default="sequential",
+                       help="sequential (default) or ray: one Ray task per run")
+    where.add_argument("--ray-address",
+                       help="the Ray cluster to join: 'auto' (the one this node belongs to) or "
+                       "host:port (default: $RAY_ADDRESS, else a new local instance)")
+    where.add_argument("--cpus-per-run", type=int,
+                       help="CPUs reserved for each run, also its torch threads (default 1)")
+    where.add_argument("--gpus-per-run", type=float,
+                       help="GPUs reserved for each run, e.g. 1 or 0.5 (default 0; with --device cuda)")
+    where.add_argument("--max-retries", type=int,
+                       help="times a run whose worker died is started again before it is "
+                       "reported failed (default 2)")
     parser.add_argument(
         "--show-config", action="store_true", help="print the resolved settings and exit"
     )
@@ -240,6 +261,15 @@ def main(
         print(json.dumps(shown, indent=2, default=repr))
         return None
 
+    try:
+        executor = create_executor(
+            args.executor, device=args.device, data_root=args.data_root,
+            ray_address=args.ray_address, cpus_per_run=args.cpus_per_run,
+            gpus_per_run=args.gpus_per_run, max_retries=args.max_retries,
+        )
+    except (ValueError, RayNotInstalled) as err:
+        raise SystemExit(f"error: {err}") from None
+
     import torch
 
     threads = args.threads or cfg.threads
@@ -249,18 +279,28 @@ def main(
     try:
         # locked from the overwrite check on: nobody else changes what it checked
         with results_dir_lock(results_dir, command):
-            result = _run(planned, command)
+            result = _run(planned, command, executor)
     except ResultsDirBusy as err:
         raise SystemExit(f"error: {err}") from None
-    from .report import markdown_density_table, markdown_table
+    from .report import failed_runs_text, markdown_density_table, markdown_table
 
     print(f"{cfg.description}\n")
     print(markdown_table(result.rows))
     if args.density_sweep:
         print(markdown_density_table(result.rows))
     done, skipped = len(result.outcome.executed), len(result.outcome.skipped)
-    print(f"{done} run(s) done, {skipped} already finished; results in {results_dir}/")
+    failed = result.outcome.failed
+    if failed:
+        print(failed_runs_text(failed), end="")
+    print(f"{done} run(s) done, {skipped} already finished"
+          + (f", {len(failed)} FAILED (the same command runs them again)" if failed else "")
+          + f"; results in {results_dir}/")
     return result
+
+
+def exit_status(result: Optional[ComparisonResult]) -> int:
+    """The command's exit status: 1 when a run failed, else 0."""
+    return 1 if result is not None and result.outcome.failed else 0
 
 
 def _refuse_conflicts(conflicts: list[str], replace: bool, done: str = "nothing was run") -> None:
@@ -273,7 +313,7 @@ def _refuse_conflicts(conflicts: list[str], replace: bool, done: str = "nothing 
         )
 
 
-def _run(planned: CommandPlan, command: str) -> ComparisonResult:
+def _run(planned: CommandPlan, command: str, executor: Executor) -> ComparisonResult:
     """Refuse to overwrite results unless asked, then run the comparison (tuning first)."""
     import torch
 
@@ -283,7 +323,7 @@ def _run(planned: CommandPlan, command: str) -> ComparisonResult:
     tuning = planned.tuning
     load = lambda seed: runner.load_benchmark(cfg, seed, root=args.data_root)  # noqa: E731
     common = {"device": args.device, "rerun": args.rerun, "plots": not args.no_plots,
-              "command": command}
+              "command": command, "executor": executor}
     context = {"seeds": planned.seeds, "device": args.device, "threads": torch.get_num_threads()}
     extra_markdown = ""
     try:
@@ -294,7 +334,7 @@ def _run(planned: CommandPlan, command: str) -> ComparisonResult:
             )
             from .validation import validation_benchmark
 
-            run_comparison(
+            tuned = run_comparison(
                 cfg, tuning.plans, results_dir=tuning.directory,
                 benchmark_factory=lambda seed: validation_benchmark(
                     load(seed), cfg.validation_fraction, seed),
@@ -305,6 +345,13 @@ def _run(planned: CommandPlan, command: str) -> ComparisonResult:
                                "validation_fraction": cfg.validation_fraction},
                 **common,
             )
+            if tuned.outcome.failed:
+                from .report import failed_runs_text
+
+                raise SystemExit(
+                    f"error: {len(tuned.outcome.failed)} tuning run(s) failed, so no "
+                    f"configuration was chosen and no reported run was started:\n"
+                    f"{failed_runs_text(tuned.outcome.failed)}The same command runs them again.")
             choices = tuning.settle(cfg)
             assert choices is not None, "every tuning run has finished"
             planned.plans = reported_plans(cfg, choices, planned.seeds)
@@ -327,7 +374,7 @@ def _run(planned: CommandPlan, command: str) -> ComparisonResult:
             density_sweep=bool(args.density_sweep), extra_context=context,
             extra_markdown=extra_markdown, **common,
         )
-    except FileNotFoundError as err:
+    except (FileNotFoundError, ExecutorError) as err:  # no data; no Ray cluster there
         raise SystemExit(f"error: {err}") from None
 
 
@@ -344,5 +391,4 @@ def bench(argv: Optional[Sequence[str]] = None) -> int:
         from .speed import main as speed_main
 
         return speed_main(argv[1:], prog="nispa-bench speed")
-    main(argv[1:], prog="nispa-bench compare")
-    return 0
+    return exit_status(main(argv[1:], prog="nispa-bench compare"))

@@ -45,8 +45,9 @@ def run_comparison(
     ``title`` heads ``results.md`` (default: the benchmark's description);
     ``extra_markdown`` is appended to it (e.g. what ``--tune`` chose).
 
-    ``sweep`` (``device``, ``rerun``, ``progress``, ``progress_stream``) goes to
-    :func:`~.runner.run_sweep` as is. The results directory is locked from the
+    ``sweep`` (``device``, ``rerun``, ``progress``, ``progress_stream``,
+    ``executor``) goes to :func:`~.runner.run_sweep` as is; failed runs are
+    marked in the tables. The results directory is locked from the
     first run to the last plot (:mod:`.lock`).
 
     Raises:
@@ -78,7 +79,7 @@ def _run_locked(
     outcome = run_sweep(
         cfg, plans, results_dir=results_dir, benchmark_factory=benchmark_factory, **sweep
     )
-    rows = aggregate(outcome.results)
+    rows = aggregate(outcome.results, outcome.failed)
     run_notes = sorted({f"{r['label']}: {note}" for r in outcome.results for note in r["notes"]})
     context = {
         "benchmark": cfg.name,
@@ -91,7 +92,7 @@ def _run_locked(
     paths: dict[str, Any] = dict(
         write_reports(
             rows, outcome.results, results_dir, title=title, command=command,
-            context=context, extra_markdown=extra_markdown,
+            context=context, extra_markdown=extra_markdown, failed=outcome.failed,
         )
     )
     if density_sweep:
@@ -102,7 +103,8 @@ def _run_locked(
     if plots:
         from .plots import plot_all
 
-        paths["plots"] = plot_all(
-            rows, outcome.results, results_dir / "plots", density_sweep=density_sweep
+        paths["plots"] = plot_all(  # a row whose every run failed has nothing to plot
+            [row for row in rows if row["n_seeds"]], outcome.results, results_dir / "plots",
+            density_sweep=density_sweep,
         )
     return ComparisonResult(outcome, rows, paths)

@@ -27,6 +27,7 @@ __all__ = [
     "aggregate",
     "density_of",
     "density_sweep_rows",
+    "failed_runs_text",
     "markdown_density_table",
     "markdown_table",
     "mean_std",
@@ -87,13 +88,20 @@ def _mean_matrix(matrices: Sequence[list[list[float]]]) -> list[list[float]]:
     ]
 
 
-def aggregate(runs: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+def aggregate(
+    runs: Sequence[dict[str, Any]], failed: Sequence[Any] = ()
+) -> list[dict[str, Any]]:
     """One row per label, in order of first appearance, with mean and std.
 
     Each row has ``label``, ``strategy``, ``seeds`` (the seeds it averages),
     ``n_seeds``, ``runs`` (the files of those runs, ``runs/<stem>.json``),
     ``hparams``, ``<metric>_mean`` / ``<metric>_std`` for every key of
     :data:`METRICS`, and ``accuracy_matrix_mean``.
+
+    ``failed`` runs (:class:`~.executors.FailedRun`: ``label``, ``strategy``,
+    ``seed``, ``hparams``) have no metrics; their row gets ``failed_seeds``, so
+    that a table never leaves them out silently. A label whose every run failed
+    is a row of its own, after the others, with no seeds and no values.
 
     Raises:
         ValueError: a (label, seed) pair comes twice: it would be counted twice.
@@ -105,22 +113,34 @@ def aggregate(runs: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
             raise ValueError(f"the run {run['label']} seed {run['seed']} is given twice: "
                              "it would be counted twice in its row")
         group.append(run)
+    failures: dict[str, list[Any]] = {}
+    for failure in failed:
+        if any(r["seed"] == failure.seed for r in by_label.get(failure.label, ())):
+            raise ValueError(f"the run {failure.label} seed {failure.seed} is given as "
+                             "finished and as failed")
+        failures.setdefault(failure.label, []).append(failure)
+        by_label.setdefault(failure.label, [])
     rows = []
     for label, group in by_label.items():
         group = sorted(group, key=lambda r: r["seed"])
+        first = group[0] if group else failures[label][0].as_dict()
         row: dict[str, Any] = {
             "label": label,
-            "strategy": group[0]["strategy"],
+            "strategy": first["strategy"],
             "seeds": [r["seed"] for r in group],
             "n_seeds": len(group),
             "runs": [f"runs/{_stem(r)}.json" for r in group],
-            "hparams": group[0]["hparams"],
+            "hparams": first["hparams"],
         }
         flat = [run_metrics(r) for r in group]
         for key, *_ in METRICS:
             mean, std, _count = mean_std(f[key] for f in flat)
             row[f"{key}_mean"], row[f"{key}_std"] = mean, std
-        row["accuracy_matrix_mean"] = _mean_matrix([r["accuracy_matrix"] for r in group])
+        row["accuracy_matrix_mean"] = (
+            _mean_matrix([r["accuracy_matrix"] for r in group]) if group else None
+        )
+        if label in failures:
+            row["failed_seeds"] = sorted(f.seed for f in failures[label])
         rows.append(row)
     return rows
 
@@ -128,6 +148,15 @@ def aggregate(runs: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
 def seed_list(row: dict[str, Any]) -> str:
     """The seeds a row averages, as its table shows them: ``"0,1,2"``."""
     return ",".join(map(str, row["seeds"]))
+
+
+def _seeds_cell(row: dict[str, Any]) -> str:
+    """The table's Seeds cell: ``"0,1"``, or ``"0,1; FAILED: 2"`` with failed runs."""
+    failed = row.get("failed_seeds")
+    if not failed:
+        return seed_list(row)
+    marker = "FAILED: " + ",".join(map(str, failed))
+    return f"{seed_list(row)}; {marker}" if row["seeds"] else marker
 
 
 def _format(mean: float, std: float, scale: float, decimals: int) -> str:
@@ -144,7 +173,7 @@ def markdown_table(rows: Sequence[dict[str, Any]]) -> str:
     header = ["Strategy", "Seeds"] + [title for _, title, _, _ in METRICS]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for row in rows:
-        cells = [row["label"], seed_list(row)]
+        cells = [row["label"], _seeds_cell(row)]
         cells += [
             _format(row[f"{key}_mean"], row[f"{key}_std"], scale, decimals)
             for key, _, scale, decimals in METRICS
@@ -180,6 +209,7 @@ def write_reports(
     command: str,
     context: dict[str, Any],
     extra_markdown: str = "",
+    failed: Sequence[Any] = (),
 ) -> dict[str, Path]:
     """Write ``results.md``, ``results.csv``, ``runs.csv`` and ``results.json``.
 
@@ -191,6 +221,8 @@ def write_reports(
         command: the command that produced the results, quoted in the files.
         context: extra facts stored in the JSON (benchmark, backbone, ...).
         extra_markdown: a section appended to ``results.md``.
+        failed: the runs that failed (:class:`~.executors.FailedRun`), listed
+            with their reason under the table and in the JSON (``failed``).
 
     Returns:
         The paths written, by kind.
@@ -206,7 +238,8 @@ def write_reports(
     notes = "".join(f"- {note}\n" for note in context.get("notes", ()))
     atomic_write_text(
         paths["markdown"],
-        f"# {title}\n\n```\n{command}\n```\n\n{markdown_table(rows)}\n{_EXPLANATION}{notes}"
+        f"# {title}\n\n```\n{command}\n```\n\n{markdown_table(rows)}\n"
+        f"{failed_runs_text(failed)}{_EXPLANATION}{notes}"
         + (f"\n{extra_markdown}" if extra_markdown else ""),
     )
     keys = [key for key, *_ in METRICS]
@@ -237,9 +270,19 @@ def write_reports(
             **context,
             "rows": [_json_row(row) for row in rows],
             "runs": [f"runs/{_stem(run)}.json" for run in runs],
+            **({"failed": [f.as_dict() for f in failed]} if failed else {}),
         },
     )
     return paths
+
+
+def failed_runs_text(failed: Sequence[Any]) -> str:
+    """The failed runs as a Markdown list with their reasons ("" when none failed)."""
+    if not failed:
+        return ""
+    lines = [f"- {f.label} seed {f.seed}: {f.error}\n" for f in failed]
+    return ("**Failed runs** (left out of the averages; the same command runs them "
+            "again):\n\n" + "".join(lines) + "\n")
 
 
 @contextlib.contextmanager

@@ -9,6 +9,8 @@ once on the union and gives a single row. Forgetting and BWT are Avalanche's
 the experiences before the last of ``R[j][j] - R[T-1][j]`` (BWT is its
 negative). Every run is written to ``runs/<label>__seed<k>.json`` as soon as
 it finishes; a sweep skips the runs whose file exists with the same settings.
+Who runs the others (here one by one, or on Ray) is the sweep's executor
+(:mod:`.executors`).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import json
 import math
 import os
 import re
+import socket
 import sys
 import threading
 import time
@@ -33,6 +36,7 @@ from avalanche_nispa.atomic import atomic_write_text
 
 from . import strategies as registry
 from .configs import BenchmarkConfig
+from .executors import Executor, FailedRun, SequentialExecutor, SweepContext
 from .planning import PROTOCOL, RunPlan, read_record
 from .progress import SweepProgress
 
@@ -55,11 +59,13 @@ BenchmarkFactory = Callable[[int], Any]
 
 @dataclass
 class SweepOutcome:
-    """What a sweep did: the runs it executed, those it found done, and all results."""
+    """What a sweep did: the runs it executed, those it found done, all results
+    (in the plans' order), and the runs that failed (no result; see :mod:`.executors`)."""
 
     executed: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
     results: list[dict[str, Any]] = field(default_factory=list)
+    failed: list[FailedRun] = field(default_factory=list)
 
 
 class PeakMemory:
@@ -264,6 +270,7 @@ def run_single(
             "avalanche": getattr(avalanche, "__version__", "unknown"),
             "threads": torch.get_num_threads(),
             "device": device,
+            "host": socket.gethostname(),
         },
         "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
@@ -288,8 +295,14 @@ def run_sweep(
     rerun: bool = False,
     progress: Optional[bool] = None,
     progress_stream: Optional[Any] = None,
+    executor: Optional[Executor] = None,
 ) -> SweepOutcome:
     """Run every plan not already finished with the same settings.
+
+    The pending plans go to ``executor`` (:mod:`.executors`; default: one after
+    the other in this process); this function alone writes each result, as it
+    arrives. A run the executor reports failed is not written, so that the next
+    sweep runs it again, and is listed in ``SweepOutcome.failed``.
 
     Args:
         cfg: the benchmark's configuration.
@@ -302,6 +315,7 @@ def run_sweep(
         progress: True: a bar; False: nothing; None: a bar on a terminal, one
             line per epoch with an ETA otherwise (:mod:`.progress`).
         progress_stream: where progress goes (stderr by default).
+        executor: who runs the pending plans (:mod:`.executors`).
     """
     results_dir = Path(results_dir)
     runs_dir, logs_dir = results_dir / "runs", results_dir / "logs"
@@ -314,29 +328,31 @@ def run_sweep(
             stored[plan.stem] = record
         else:
             pending.append(plan)
-    benchmarks: dict[int, Any] = {}
     mode = {True: "bar", False: "off", None: None}[progress]
-    tracker = SweepProgress(len(pending), cfg.n_experiences, mode=mode, stream=progress_stream)
-    try:
-        for plan in plans:
-            if plan.stem in stored:
-                outcome.skipped.append(plan.stem)
-                outcome.results.append(stored[plan.stem])
-                continue
-            if plan.seed not in benchmarks:
-                benchmarks[plan.seed] = benchmark_factory(plan.seed)
-            logs_dir.mkdir(parents=True, exist_ok=True)
-            record = run_single(
-                plan,
-                cfg,
-                benchmarks[plan.seed],
-                device=device,
-                log_path=logs_dir / f"{plan.stem}.log",
-                progress=tracker,
-            )
-            write_json(runs_dir / f"{plan.stem}.json", record)
-            outcome.executed.append(plan.stem)
-            outcome.results.append(record)
-    finally:
-        tracker.close()
+    context = SweepContext(cfg, benchmark_factory, device, logs_dir, mode, progress_stream)
+    finished: dict[str, dict[str, Any]] = {}
+    failed: dict[str, FailedRun] = {}
+    for result in (executor or SequentialExecutor()).execute(pending, context):
+        stem = result.plan.stem
+        if stem in finished or stem in failed:
+            raise RuntimeError(f"the executor returned the run {stem} twice")
+        if result.log_text is not None:
+            atomic_write_text(logs_dir / f"{stem}.log", result.log_text)
+        if result.record is None:
+            failed[stem] = FailedRun.of(result.plan, result.error or "no result")
+            continue
+        write_json(runs_dir / f"{stem}.json", result.record)
+        finished[stem] = result.record
+        outcome.executed.append(stem)
+    missing = [plan.stem for plan in pending if plan.stem not in finished and plan.stem not in failed]
+    if missing:
+        raise RuntimeError(f"the executor returned no result for {', '.join(missing)}")
+    for plan in plans:
+        if plan.stem in stored:
+            outcome.skipped.append(plan.stem)
+            outcome.results.append(stored[plan.stem])
+        elif plan.stem in finished:
+            outcome.results.append(finished[plan.stem])
+        else:
+            outcome.failed.append(failed[plan.stem])
     return outcome
