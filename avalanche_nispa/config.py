@@ -13,6 +13,7 @@ import math
 from dataclasses import dataclass
 from typing import Any, Dict, Literal, Optional, Union
 
+from .algorithm.growth import growth_rule_names, registered_rules
 from .algorithm.rewiring import GrowthInit, RewireAlgorithm, check_rewiring_choices
 from .algorithm.schedules import (
     ScheduleName,
@@ -91,6 +92,18 @@ class NISPAConfig:
         (default, Avalanche's behaviour: the schedule runs on across the phases) or
         ``"phase"`` (it restarts, with the learning rates, at every phase; see
         :mod:`avalanche_nispa.plugins.lr_phase`). No effect without a scheduler.
+
+    Beyond the paper (off by default, so the paper's method is unchanged):
+
+    :param growth_rule: which absent connections grow (:mod:`avalanche_nispa.algorithm.growth`):
+        ``"random"`` (default) is the random rule named by ``rewire_algo``, the paper's;
+        ``"rigl"`` the largest dense-gradient magnitudes (Evci et al. 2020);
+        ``"ch3l3"`` the Cannistraci-Hebb CH3-L3 link predictor on the layer's
+        connectivity; any registered rule by name.
+    :param growth_gradient_batches: minibatches of the experience's training split (in
+        order, of the training batch size) whose loss gradient scores the absent
+        connections of a gradient rule (``"rigl"``), measured at each rewiring. No
+        effect with other rules.
     """
 
     phase_epochs: int = 5
@@ -113,6 +126,8 @@ class NISPAConfig:
     min_phases: int = 2
     keep_best_epoch: bool = True
     freeze_output_layer: bool = True
+    growth_rule: str = "random"
+    growth_gradient_batches: int = 4
 
     def __post_init__(self) -> None:
         _validate(self)
@@ -143,6 +158,11 @@ class NISPAConfig:
         if self.selection_data is not None:
             return self.selection_data
         return "train" if self.original else "validation"
+
+    @property
+    def resolved_growth_rule(self) -> str:
+        """The registered growth rule in force (``"random"`` names ``rewire_algo``)."""
+        return self.rewire_algo if self.growth_rule == "random" else self.growth_rule
 
     @property
     def resolved_demote_dead_candidates(self) -> bool:
@@ -239,6 +259,21 @@ def _validate(config: NISPAConfig) -> None:
             f"lr_schedule must be 'experience' or 'phase', got {config.lr_schedule!r}")
     validate_tau_schedule(config.unfitted_schedule, config.min_tau)
     validate_tau_schedule(config.schedule, config.min_tau)
+    _validate_growth(config)
+
+
+def _validate_growth(config: NISPAConfig) -> None:
+    rule = config.growth_rule
+    if not isinstance(rule, str) or (rule != "random" and rule not in registered_rules()):
+        raise ValueError(f"unknown growth_rule {rule!r}; known: "
+                         f"{', '.join(('random',) + growth_rule_names())}")
+    if rule != "random" and config.rewire_algo != "full_random" and rule != config.rewire_algo:
+        raise ValueError(
+            f"rewire_algo={config.rewire_algo!r} chooses the random rule of "
+            f"growth_rule='random', but growth_rule is {rule!r}: give one of the two")
+    batches = config.growth_gradient_batches
+    if not isinstance(batches, int) or isinstance(batches, bool) or batches < 1:
+        raise ValueError(f"growth_gradient_batches must be a positive integer, got {batches!r}")
 
 
 def config_from_kwargs(config: Optional[NISPAConfig], kwargs: Dict[str, Any],
