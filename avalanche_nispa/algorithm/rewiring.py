@@ -75,13 +75,18 @@ class RewiringReport:
 @torch.no_grad()
 def drop_connections_into_stable_(links: List[LayerLink]) -> List[int]:
     """Remove every live connection whose target is stable or candidate and whose
-    source is plastic. Returns the number removed per layer."""
+    source is plastic, except frozen ones. Returns the number removed per layer.
+
+    A frozen connection has a plastic source only after selective unfreezing released
+    a stable unit (:mod:`.unfreezing`): its connections into stable units stay, frozen
+    and bit-identical. Without unfreezing, frozen connections join stable units only."""
     dropped = []
     for i, link in enumerate(links):
         layer = link.layer
         target_kept = layer.unit_state != PLASTIC
         source_plastic = source_states(links, i) == PLASTIC
-        drop = layer.connection_mask & target_kept[:, None] & source_plastic[None, :]
+        drop = (layer.connection_mask & ~layer.frozen_connections
+                & target_kept[:, None] & source_plastic[None, :])
         count = int(drop.sum())
         if count:
             layer.set_connection_mask_(layer.connection_mask & ~drop)

@@ -28,6 +28,7 @@ from ..algorithm.growth import get_growth_rule
 from ..plugins import (
     MaskingPlugin,
     RewiringPlugin,
+    SelectiveUnfreezingPlugin,
     StableSelectionPlugin,
     UnitStateReporter,
 )
@@ -126,11 +127,19 @@ class NISPA(PhaseLoopTemplate):
             gradient_batches=self.config.growth_gradient_batches,
         )
         self.masking_plugin = MaskingPlugin(self.config.reinit_after_experience)
+        self.unfreezing_plugin: Optional[SelectiveUnfreezingPlugin] = None
+        if self.config.unfreezing:
+            self.unfreezing_plugin = SelectiveUnfreezingPlugin(
+                self.config.unfreeze_below, self.config.unfreeze_bound,
+                self.config.unfreeze_importance, batch_size=eval_mb_size)
         self.timer = PartTimer()
         self.timings: Dict[str, float] = self.timer.timings
         opening, closing = self.timer.marks("experience_end")
         nispa_plugins = [opening, self.selection_plugin, self.rewiring_plugin,
-                         self.masking_plugin, UnitStateReporter(), closing]
+                         self.masking_plugin]
+        if self.unfreezing_plugin is not None:
+            nispa_plugins.append(self.unfreezing_plugin)
+        nispa_plugins += [UnitStateReporter(), closing]
         if self.config.lr_schedule == "phase":
             nispa_plugins.append(RestartLRSchedulePerPhase())
         self.phase_history: List[Dict[str, Any]] = []
