@@ -13,7 +13,9 @@ import math
 from dataclasses import dataclass
 from typing import Any, Dict, Literal, Optional, Union
 
+from .algorithm.growth import growth_rule_names, registered_rules
 from .algorithm.rewiring import GrowthInit, RewireAlgorithm, check_rewiring_choices
+from .algorithm.unfreezing import UNFREEZE_IMPORTANCES, UnfreezeImportance
 from .algorithm.schedules import (
     ScheduleName,
     TauSchedule,
@@ -91,6 +93,33 @@ class NISPAConfig:
         (default, Avalanche's behaviour: the schedule runs on across the phases) or
         ``"phase"`` (it restarts, with the learning rates, at every phase; see
         :mod:`avalanche_nispa.plugins.lr_phase`). No effect without a scheduler.
+
+    Beyond the paper (off by default, so the paper's method is unchanged):
+
+    :param growth_rule: which absent connections grow (:mod:`avalanche_nispa.algorithm.growth`):
+        ``"random"`` (default) is the random rule named by ``rewire_algo``, the paper's;
+        ``"rigl"`` the largest dense-gradient magnitudes (Evci et al. 2020);
+        ``"ch3l3"`` the Cannistraci-Hebb CH3-L3 link predictor on the layer's
+        connectivity; any registered rule by name.
+    :param growth_gradient_batches: minibatches of the experience's training split (in
+        order, of the training batch size) whose loss gradient scores the absent
+        connections of a gradient rule (``"rigl"``), measured at each rewiring. No
+        effect with other rules.
+    :param unfreeze_below: selective unfreezing. ``None`` (default): off, stable
+        units stay stable for good (the paper). A fraction in (0, 1]: at the start of
+        an experience, a hidden layer whose plastic units are fewer than this fraction
+        of its units releases its least important stable units back to plastic, as
+        many as bring it back to the fraction, at most ``unfreeze_bound`` of its units
+        (:class:`~avalanche_nispa.plugins.SelectiveUnfreezingPlugin`). Their incoming
+        connections and biases become trainable; every other frozen value stays
+        bit-identical. Old tasks are then no longer protected exactly: forgetting can
+        be above zero.
+    :param unfreeze_bound: at most this fraction (in [0, 1]) of a layer's units is
+        released per experience (default 0.05).
+    :param unfreeze_importance: which stable units are the least important:
+        ``"activation"`` (default: a unit's largest share of its layer's activation
+        over the experiences it was stable in, measured at the end of each experience
+        on its training split, the score NISPA selects by) or ``"random"`` (a control).
     """
 
     phase_epochs: int = 5
@@ -113,6 +142,11 @@ class NISPAConfig:
     min_phases: int = 2
     keep_best_epoch: bool = True
     freeze_output_layer: bool = True
+    growth_rule: str = "random"
+    growth_gradient_batches: int = 4
+    unfreeze_below: Optional[float] = None
+    unfreeze_bound: float = 0.05
+    unfreeze_importance: UnfreezeImportance = "activation"
 
     def __post_init__(self) -> None:
         _validate(self)
@@ -143,6 +177,16 @@ class NISPAConfig:
         if self.selection_data is not None:
             return self.selection_data
         return "train" if self.original else "validation"
+
+    @property
+    def resolved_growth_rule(self) -> str:
+        """The registered growth rule in force (``"random"`` names ``rewire_algo``)."""
+        return self.rewire_algo if self.growth_rule == "random" else self.growth_rule
+
+    @property
+    def unfreezing(self) -> bool:
+        """Selective unfreezing is on."""
+        return self.unfreeze_below is not None
 
     @property
     def resolved_demote_dead_candidates(self) -> bool:
@@ -239,6 +283,49 @@ def _validate(config: NISPAConfig) -> None:
             f"lr_schedule must be 'experience' or 'phase', got {config.lr_schedule!r}")
     validate_tau_schedule(config.unfitted_schedule, config.min_tau)
     validate_tau_schedule(config.schedule, config.min_tau)
+    _validate_growth(config)
+    _validate_unfreezing(config)
+
+
+def _validate_growth(config: NISPAConfig) -> None:
+    rule = config.growth_rule
+    if not isinstance(rule, str) or (rule != "random" and rule not in registered_rules()):
+        raise ValueError(f"unknown growth_rule {rule!r}; known: "
+                         f"{', '.join(('random',) + growth_rule_names())}")
+    if rule != "random" and config.rewire_algo != "full_random" and rule != config.rewire_algo:
+        raise ValueError(
+            f"rewire_algo={config.rewire_algo!r} chooses the random rule of "
+            f"growth_rule='random', but growth_rule is {rule!r}: give one of the two")
+    batches = config.growth_gradient_batches
+    if not isinstance(batches, int) or isinstance(batches, bool) or batches < 1:
+        raise ValueError(f"growth_gradient_batches must be a positive integer, got {batches!r}")
+
+
+def _is_fraction(value: Any) -> bool:
+    return (isinstance(value, (int, float)) and not isinstance(value, bool)
+            and math.isfinite(value) and 0.0 <= value <= 1.0)
+
+
+def _validate_unfreezing(config: NISPAConfig) -> None:
+    below = config.unfreeze_below
+    if below is not None and (not _is_fraction(below) or below == 0):
+        raise ValueError(
+            f"unfreeze_below must be None (selective unfreezing off) or a fraction of a "
+            f"layer's units in (0, 1], got {below!r}")
+    if not _is_fraction(config.unfreeze_bound):
+        raise ValueError(
+            "unfreeze_bound (the share of a layer's units released per experience) must be "
+            f"in [0, 1], got {config.unfreeze_bound!r}")
+    if config.unfreeze_importance not in UNFREEZE_IMPORTANCES:
+        raise ValueError(f"unfreeze_importance must be one of {UNFREEZE_IMPORTANCES}, got "
+                         f"{config.unfreeze_importance!r}")
+    defaults = {f.name: f.default for f in dataclasses.fields(config)}
+    changed = [name for name in ("unfreeze_bound", "unfreeze_importance")
+               if getattr(config, name) != defaults[name]]
+    if below is None and changed:
+        raise ValueError(
+            f"{', '.join(changed)} only act(s) with selective unfreezing on: set "
+            "unfreeze_below (e.g. 0.1), or leave them at their defaults")
 
 
 def config_from_kwargs(config: Optional[NISPAConfig], kwargs: Dict[str, Any],

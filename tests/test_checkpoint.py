@@ -35,14 +35,14 @@ def evaluator(quiet_evaluator):
 
 @pytest.fixture
 def mlp_adam(evaluator):
-    """``mlp_adam(seed, plugins=())``: a small MLP trained with Adam."""
+    """``mlp_adam(seed, plugins=(), **settings)``: a small MLP trained with Adam."""
 
-    def build(seed, plugins=()):
+    def build(seed, plugins=(), **settings):
         torch.manual_seed(seed)
         model = NISPAMLP(64, (32, 32), density=0.3)
         return NISPA(model=model, optimizer=torch.optim.Adam(model.parameters(), lr=0.01),
                      train_mb_size=64, eval_mb_size=512, phase_epochs=1, max_phases=3,
-                     evaluator=evaluator(), plugins=list(plugins))
+                     evaluator=evaluator(), plugins=list(plugins), **settings)
 
     return build
 
@@ -140,6 +140,32 @@ def test_a_run_resumed_after_experience_k_equals_the_uninterrupted_run(digits, t
     fresh = mlp_adam(seed=7)
     load_checkpoint(fresh, path)
     assert same(fresh.evaluator.get_all_metrics(), history_at_save)
+
+
+@pytest.mark.parametrize("settings", [
+    dict(growth_rule="rigl", unfreeze_below=0.5, unfreeze_bound=0.25),
+    dict(growth_rule="ch3l3", unfreeze_below=0.5, unfreeze_importance="random"),
+], ids=["rigl_unfreezing", "ch3l3_random_release"])
+def test_growth_rules_and_unfreezing_resume_bit_for_bit(digits, tmp_path, mlp_adam, settings):
+    """Issue 15's options: the unfreezing plugin's importance and release history go
+    through the checkpoint, and the resumed run equals the uninterrupted one."""
+    path = tmp_path / "run.ckpt"
+    reference = mlp_adam(seed=0, **settings)
+    for experience in digits.train_stream[:N_EXPERIENCES]:
+        reference.train(experience)
+        results = reference.eval(digits.test_stream)
+        if experience.current_experience == 1:
+            save_checkpoint(reference, path)
+    resumed = mlp_adam(seed=5, **settings)
+    resumed_results = continue_from(resumed, path, digits, expected_start=2)
+    assert_same_run(reference, resumed)
+    assert same(resumed_results, results)
+    plugin, other = reference.unfreezing_plugin, resumed.unfreezing_plugin
+    assert plugin.history == other.history
+    assert any(sum(h["released"]) for h in plugin.history), "the run must release units"
+    assert same(plugin.importance, other.importance)
+    assert [vars(r) for r in reference.rewiring_plugin.history] == \
+        [vars(r) for r in resumed.rewiring_plugin.history]
 
 
 def test_checkpoint_plugin_resumes_a_killed_run_bit_for_bit(digits, tmp_path, cnn_sgd_scheduled, kill):

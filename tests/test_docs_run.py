@@ -62,6 +62,12 @@ NOT_RUN: Dict[str, str] = {
     "--device cuda --gpus-per-run 1 --cpus-per-run 2": "needs GPUs and CIFAR-10",
     "ray start --head": "starts a Ray cluster's head node",
     "ray start --address=HEAD:6379": "joins a Ray cluster (HEAD is its head node)",
+    ".venv/bin/python -m benchmarks.compare --benchmark permuted_mnist_10k --strategies nispa --tune "
+    "--set nispa.growth_rule=rigl --threads 1 "
+    "--results-dir benchmarks/results/permuted_mnist_10k_growth_rigl": _HARNESS,
+    ".venv/bin/python -m benchmarks.compare --benchmark permuted_mnist_10k --strategies nispa --tune "
+    "--set nispa.unfreeze_below=0.1 --set nispa.unfreeze_bound=0.05 --threads 1 "
+    "--results-dir benchmarks/results/permuted_mnist_10k_unfreeze_0.05": _HARNESS,
 }
 """README shell lines deliberately not run, with the reason."""
 
@@ -229,10 +235,22 @@ def _run_replay_pipeline_block(code: str, monkeypatch: pytest.MonkeyPatch) -> No
     assert "Top1_Acc_Stream/eval_phase/test_stream/Task000" in strategy.evaluator.get_last_metrics()
 
 
+def _run_beyond_paper_block(code: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The CH3-L3 rule and selective unfreezing train the five experiences, and the
+    release history has one entry per experience."""
+    namespace: dict = {}
+    exec(compile(code, "README.md", "exec"), namespace)
+    strategy = namespace["strategy"]
+    assert strategy.config.resolved_growth_rule == "ch3l3"
+    assert len(strategy.phase_history) == 5
+    assert len(strategy.unfreezing_plugin.history) == 5
+
+
 PYTHON_RUNNERS: Dict[str, Callable[[str, pytest.MonkeyPatch], None]] = {
     "Resuming runs": _run_resume_block,
     "Using NISPA in an Avalanche pipeline": _run_pipeline_block,
     "Class-incremental streams: NISPAReplay": _run_replay_pipeline_block,
+    "Beyond the paper: growth rules and selective unfreezing": _run_beyond_paper_block,
 }
 """README section heading -> how its python block is run and checked."""
 

@@ -9,12 +9,13 @@ code). Everything is tensor operations over whole layers.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import List, Literal, Optional, Tuple
+from typing import Callable, List, Literal, Optional, Sequence, Tuple
 
 import torch
 from torch import Tensor
 
 from ..sparse import PLASTIC
+from .growth import GrowthRequest, check_rule_output, get_growth_rule
 from .links import LayerLink, source_states
 
 __all__ = [
@@ -24,22 +25,36 @@ __all__ = [
     "REWIRE_ALGORITHMS",
     "GROWTH_INITS",
     "check_rewiring_choices",
+    "check_growth_init",
     "drop_connections_into_stable_",
     "connect_isolated_plastic_units_",
     "grow_connections_",
     "rewire_",
+    "GradientSource",
 ]
 
 RewireAlgorithm = Literal["full_random", "forwardT_random", "flow_random"]
+"""The official code's random rules (``--rewire_algo``); any rule of
+:mod:`.growth` may be passed where a growth rule is asked for."""
 GrowthInit = Literal["normal", "zero", "uniform"]
 REWIRE_ALGORITHMS = ("full_random", "forwardT_random", "flow_random")
 GROWTH_INITS = ("normal", "zero", "uniform")
 
 
+GradientSource = Callable[[List[LayerLink]], Sequence[Optional[Tensor]]]
+"""Gives, per link, the dense gradient of the loss with respect to its weight
+(absent connections included), measured on the network as it is when called."""
+
+
 def check_rewiring_choices(rewire_algo: str, growth_init: str) -> None:
-    """Refuse an unknown growth rule or growth initialisation, naming the known ones."""
+    """Refuse an unknown random rule or growth initialisation, naming the known ones."""
     if rewire_algo not in REWIRE_ALGORITHMS:
         raise ValueError(f"rewire_algo must be one of {REWIRE_ALGORITHMS}, got {rewire_algo!r}")
+    check_growth_init(growth_init)
+
+
+def check_growth_init(growth_init: str) -> None:
+    """Refuse an unknown initialisation of grown weights, naming the known ones."""
     if growth_init not in GROWTH_INITS:
         raise ValueError(f"growth_init must be one of {GROWTH_INITS}, got {growth_init!r}")
 
@@ -60,27 +75,23 @@ class RewiringReport:
 @torch.no_grad()
 def drop_connections_into_stable_(links: List[LayerLink]) -> List[int]:
     """Remove every live connection whose target is stable or candidate and whose
-    source is plastic. Returns the number removed per layer."""
+    source is plastic, except frozen ones. Returns the number removed per layer.
+
+    A frozen connection has a plastic source only after selective unfreezing released
+    a stable unit (:mod:`.unfreezing`): its connections into stable units stay, frozen
+    and bit-identical. Without unfreezing, frozen connections join stable units only."""
     dropped = []
     for i, link in enumerate(links):
         layer = link.layer
         target_kept = layer.unit_state != PLASTIC
         source_plastic = source_states(links, i) == PLASTIC
-        drop = layer.connection_mask & target_kept[:, None] & source_plastic[None, :]
+        drop = (layer.connection_mask & ~layer.frozen_connections
+                & target_kept[:, None] & source_plastic[None, :])
         count = int(drop.sum())
         if count:
             layer.set_connection_mask_(layer.connection_mask & ~drop)
         dropped.append(count)
     return dropped
-
-
-def _sample_positions(candidates: Tensor, count: int, generator: Optional[torch.Generator]) -> Tensor:
-    """``count`` distinct flat indices drawn uniformly among the True entries."""
-    flat = candidates.flatten().nonzero().squeeze(1)
-    if count >= flat.numel():
-        return flat
-    order = torch.randperm(flat.numel(), generator=generator, device=flat.device)[:count]
-    return flat[order]
 
 
 def _initial_values(weight: Tensor, shape: Tuple[int, ...], init: GrowthInit,
@@ -166,48 +177,51 @@ def grow_connections_(
     links: List[LayerLink],
     quotas: List[int],
     *,
-    algorithm: RewireAlgorithm = "full_random",
+    algorithm: str = "full_random",
     init: GrowthInit = "normal",
     generator: Optional[torch.Generator] = None,
+    gradients: Optional[Sequence[Optional[Tensor]]] = None,
 ) -> List[int]:
-    """Add up to ``quotas[i]`` random absent connections into plastic units of layer
-    ``i``; a second ``full_random`` pass places what the chosen algorithm could not.
+    """Add up to ``quotas[i]`` absent connections into plastic units of layer ``i``,
+    chosen by the growth rule ``algorithm`` (see :mod:`.growth`):
 
-    - ``full_random``: any source → plastic target;
-    - ``forwardT_random``: stable or candidate source → plastic target;
-    - ``flow_random``: plastic source → plastic target.
+    - ``full_random``: uniform, any source → plastic target (official default);
+    - ``forwardT_random``: stable or candidate sources first, then as ``full_random``;
+    - ``flow_random``: plastic sources first, then as ``full_random``;
+    - ``rigl``: the largest dense-gradient magnitudes (needs ``gradients``);
+    - ``ch3l3``: the highest Cannistraci-Hebb CH3-L3 scores of the layer's graph.
 
     New weights are drawn from N(mean, std) of the layer's non-zero weights
     (``"normal"``, official), U(min, max) of them (``"uniform"``) or set to 0
-    (``"zero"``). Returns the number added per layer.
+    (``"zero"``). ``gradients``: per layer, the dense gradient of the loss with
+    respect to its weight, for rules that need it. Returns the number added per layer.
     """
-    check_rewiring_choices(algorithm, init)
+    rule = get_growth_rule(algorithm)
+    check_growth_init(init)
     grown = []
     for i, (link, quota) in enumerate(zip(links, quotas)):
         layer = link.layer
-        added = 0
         target_plastic = layer.unit_state == PLASTIC
-        if quota > 0 and bool(target_plastic.any()):
-            source_plastic = source_states(links, i) == PLASTIC
-            passes = [algorithm] if algorithm == "full_random" else [algorithm, "full_random"]
-            for algo in passes:
-                remaining = quota - added
-                if remaining <= 0:
-                    break
-                free = ~layer.connection_mask & target_plastic[:, None]
-                if algo == "forwardT_random":
-                    free &= ~source_plastic[None, :]
-                elif algo == "flow_random":
-                    free &= source_plastic[None, :]
-                positions = _sample_positions(free, remaining, generator)
-                if positions.numel() == 0:
-                    continue
-                values = _initial_values(
-                    layer.weight, (positions.numel(),) + tuple(layer.weight.shape[2:]), init, generator
-                )
-                _add_connections_(link, positions, values)
-                added += int(positions.numel())
-        grown.append(added)
+        if quota <= 0 or not bool(target_plastic.any()):
+            grown.append(0)
+            continue
+        request = GrowthRequest(
+            connection_mask=layer.connection_mask,
+            target_plastic=target_plastic,
+            source_states=source_states(links, i),
+            count=int(quota),
+            generator=generator,
+            weight=layer.weight.detach(),
+            gradient=None if gradients is None else gradients[i],
+        )
+        positions = rule(request)
+        check_rule_output(positions, request)
+        if positions.numel():
+            values = _initial_values(
+                layer.weight, (positions.numel(),) + tuple(layer.weight.shape[2:]), init, generator
+            )
+            _add_connections_(link, positions, values)
+        grown.append(int(positions.numel()))
     return grown
 
 
@@ -215,13 +229,27 @@ def grow_connections_(
 def rewire_(
     links: List[LayerLink],
     *,
-    algorithm: RewireAlgorithm = "full_random",
+    algorithm: str = "full_random",
     init: GrowthInit = "normal",
     connect_isolated: bool = True,
     original_flatten_bug: bool = False,
     generator: Optional[torch.Generator] = None,
+    gradients: Optional[GradientSource] = None,
 ) -> RewiringReport:
-    """Drop plastic→(stable ∪ candidate) connections, then regrow as many per layer."""
+    """Drop plastic→(stable ∪ candidate) connections, then regrow as many per layer
+    with the growth rule ``algorithm``.
+
+    ``gradients`` is called once, before the drop, when the rule needs gradients, as
+    RigL measures before its own drop: after NISPA's drop no plastic unit reaches the
+    current task's output (every connection from a plastic unit into a stable or
+    candidate unit, the head's included, is cut), so the gradient at every position
+    growth may fill would be exactly zero."""
+    needs_gradients = "gradient" in get_growth_rule(algorithm).needs
+    check_growth_init(init)
+    if needs_gradients and gradients is None:
+        raise ValueError(f"growth rule {algorithm!r} needs the dense gradients of the "
+                         "layers' weights; pass gradients=")
+    measured = list(gradients(links)) if needs_gradients else None
     dropped = drop_connections_into_stable_(links)
     fixed = [0] * len(links)
     if connect_isolated:
@@ -229,7 +257,8 @@ def rewire_(
             links, dropped, generator=generator, original_flatten_bug=original_flatten_bug
         )
     remaining = [d - f for d, f in zip(dropped, fixed)]
-    grown = grow_connections_(links, remaining, algorithm=algorithm, init=init, generator=generator)
+    grown = grow_connections_(links, remaining, algorithm=algorithm, init=init,
+                              generator=generator, gradients=measured)
     return RewiringReport(
         layers=[link.name for link in links],
         dropped=dropped,

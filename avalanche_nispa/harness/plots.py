@@ -25,6 +25,7 @@ __all__ = [
     "plot_accuracy_vs_parameters",
     "plot_all",
     "plot_density_sweep",
+    "plot_final_accuracy_per_experience",
     "plot_unit_states",
 ]
 
@@ -105,6 +106,24 @@ def plot_accuracy_vs_parameters(rows: Sequence[dict[str, Any]], path: Path) -> P
     return _save_accuracy_plot(
         fig, ax, path, "active parameters (log scale)", "Accuracy against parameter budget"
     )
+
+
+def plot_final_accuracy_per_experience(rows: Sequence[dict[str, Any]], path: Path) -> Path:
+    """Each experience's accuracy after the last one, one line per row (the mean
+    accuracy matrix's last row): where forgetting or a lack of capacity shows."""
+    fig = Figure(figsize=(6.4, 4.4), layout="constrained")
+    ax = fig.subplots()
+    for row in rows:
+        final = [100.0 * v for v in row["accuracy_matrix_mean"][-1]]
+        marker = getattr(registry.find(row["strategy"]), "plot_marker", "o")
+        ax.plot(range(len(final)), final, marker=marker, label=row["label"])
+    ax.set_xlabel("experience")
+    ax.set_ylabel("final accuracy (%)")
+    ax.set_title("Final accuracy per experience (mean over seeds)")
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=7)
+    _save(fig, path)
+    return path
 
 
 def plot_unit_states(run: dict[str, Any], path: Path) -> Path:
@@ -201,6 +220,8 @@ def plot_all(
         for row in rows
     ]
     written.append(plot_accuracy_vs_parameters(rows, plots_dir / "accuracy_vs_parameters.png"))
+    written.append(plot_final_accuracy_per_experience(
+        rows, plots_dir / "final_accuracy_per_experience.png"))
     first_nispa_runs: dict[str, dict[str, Any]] = {}
     for run in sorted(runs, key=lambda r: r["seed"]):
         if run.get("nispa") and run["nispa"].get("unit_states"):

@@ -19,6 +19,7 @@ from typing import Any, Optional
 from avalanche_nispa.atomic import atomic_write_text
 
 from . import strategies as registry
+from .per_experience import per_experience_markdown
 from .planning import file_stem
 from .runner import write_json
 
@@ -197,6 +198,7 @@ _EXPLANATION = """\
 - Wall time: training plus evaluation of the whole test stream after every
   experience. Peak mem Δ: highest resident set size of the process during the
   run (sampled every 50 ms) minus the size at its start.
+- Each experience's final accuracy and forgetting: `per_experience.md`.
 """
 
 
@@ -211,7 +213,8 @@ def write_reports(
     extra_markdown: str = "",
     failed: Sequence[Any] = (),
 ) -> dict[str, Path]:
-    """Write ``results.md``, ``results.csv``, ``runs.csv`` and ``results.json``.
+    """Write ``results.md``, ``per_experience.md``, ``results.csv``, ``runs.csv`` and
+    ``results.json``.
 
     Args:
         rows: the output of :func:`aggregate`.
@@ -231,6 +234,7 @@ def write_reports(
     results_dir.mkdir(parents=True, exist_ok=True)
     paths = {
         "markdown": results_dir / "results.md",
+        "per_experience": results_dir / "per_experience.md",
         "csv": results_dir / "results.csv",
         "runs_csv": results_dir / "runs.csv",
         "json": results_dir / "results.json",
@@ -242,6 +246,7 @@ def write_reports(
         f"{failed_runs_text(failed)}{_EXPLANATION}{notes}"
         + (f"\n{extra_markdown}" if extra_markdown else ""),
     )
+    atomic_write_text(paths["per_experience"], f"# {title}\n\n{per_experience_markdown(rows)}")
     keys = [key for key, *_ in METRICS]
     with _csv_file(paths["csv"]) as writer:
         writer.writerow(

@@ -37,6 +37,7 @@ from avalanche_nispa.atomic import atomic_write_text
 from . import strategies as registry
 from .configs import BenchmarkConfig
 from .executors import Executor, FailedRun, SequentialExecutor, SweepContext
+from .per_experience import forgetting_per_experience
 from .planning import PROTOCOL, RunPlan, read_record
 from .progress import SweepProgress
 
@@ -253,6 +254,7 @@ def run_single(
         "final_accuracy": sum(final) / len(final),
         "final_accuracy_per_experience": final,
         "forgetting": None if forgetting is None else float(forgetting),
+        "forgetting_per_experience": None if built.joint else forgetting_per_experience(matrix),
         "bwt": None if bwt is None else float(bwt),
         "parameters": built.count_parameters(),
         "epochs_per_experience": built.entry.epochs_trained(built, len(experiences)),

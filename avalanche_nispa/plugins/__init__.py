@@ -8,11 +8,13 @@ from .replay import MemoryReplayPlugin
 from .reporting import UnitStateReporter
 from .rewiring import RewiringPlugin
 from .selection import StableSelectionPlugin
+from .unfreezing import SelectiveUnfreezingPlugin
 
 __all__ = [
     "NISPAPlugin",
     "MaskingPlugin",
     "StableSelectionPlugin",
+    "SelectiveUnfreezingPlugin",
     "RewiringPlugin",
     "UnitStateReporter",
     "MemoryReplayPlugin",

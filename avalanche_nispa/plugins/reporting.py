@@ -37,6 +37,10 @@ class UnitStateReporter(NISPAPlugin):
     holds no experience: ``NISPA_stable/train_phase/train_stream/body.1``,
     ``NISPA_phases/train_phase/train_stream`` (see :func:`metric_name`). The hidden
     layers keep their module names; the head of the task just trained is ``head``.
+
+    With selective unfreezing (:class:`~avalanche_nispa.plugins.SelectiveUnfreezingPlugin`)
+    it also publishes, per hidden layer, the stable units released back to plastic at
+    the start of the experience (``NISPA_released/train_phase/train_stream/body.1``).
     """
 
     def after_training_exp(self, strategy, **kwargs) -> None:
@@ -57,6 +61,9 @@ class UnitStateReporter(NISPAPlugin):
                 publish(metric_name(key, layer), row[key])
         for key, value in count_parameters(model).items():
             publish(metric_name(f"{key}_parameters"), value)
+        for plugin in strategy.plugins:
+            for layer, count in getattr(plugin, "last_released", {}).items():
+                publish(metric_name("released", layer), count)
         history = getattr(strategy, "phase_history", None)
         if history:
             last = history[-1]

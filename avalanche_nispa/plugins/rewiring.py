@@ -5,6 +5,7 @@ from typing import Any, Dict, List, Optional
 
 import torch
 
+from ..algorithm.growth import get_growth_rule
 from ..algorithm.rewiring import (
     GrowthInit,
     RewireAlgorithm,
@@ -13,6 +14,7 @@ from ..algorithm.rewiring import (
     rewire_,
 )
 from ._common import current_task_label, require_sparse_net
+from .gradients import dense_gradients
 from .ordering import ExperienceEndPlugin
 
 __all__ = ["RewiringPlugin"]
@@ -38,6 +40,12 @@ class RewiringPlugin(ExperienceEndPlugin):
         connection one (official ``fix_no_outgoing``).
     :param original_flatten_bug: reproduce the official code's conv→linear index bug in
         that step (spec §8.3).
+    :param growth_rule: the growth rule by name (:mod:`avalanche_nispa.algorithm.growth`);
+        ``None`` (default): the random rule ``rewire_algo``. ``"rigl"`` grows where the
+        dense gradient is largest, ``"ch3l3"`` by the CH3-L3 link predictor.
+    :param gradient_batches: for a gradient rule, the training minibatches (in order)
+        whose loss gradient is measured at each rewiring, before the drop
+        (:mod:`~avalanche_nispa.plugins.gradients`).
     """
 
     end_rank = 1
@@ -50,9 +58,15 @@ class RewiringPlugin(ExperienceEndPlugin):
         connect_isolated_units: bool = True,
         original_flatten_bug: bool = False,
         generator: Optional[torch.Generator] = None,
+        growth_rule: Optional[str] = None,
+        gradient_batches: int = 4,
     ) -> None:
         super().__init__()
         check_rewiring_choices(rewire_algo, growth_init)
+        self.growth_rule = get_growth_rule(rewire_algo if growth_rule is None else growth_rule).name
+        if not isinstance(gradient_batches, int) or gradient_batches < 1:
+            raise ValueError(f"gradient_batches must be a positive integer, got {gradient_batches!r}")
+        self.gradient_batches = gradient_batches
         self.rewire_algo: RewireAlgorithm = rewire_algo
         self.growth_init: GrowthInit = growth_init
         self.connect_isolated_units = connect_isolated_units
@@ -62,13 +76,18 @@ class RewiringPlugin(ExperienceEndPlugin):
 
     def rewire(self, strategy) -> RewiringReport:
         model = require_sparse_net(strategy.model, type(self).__name__)
+        gradients = None
+        if "gradient" in get_growth_rule(self.growth_rule).needs:
+            def gradients(links):
+                return dense_gradients(strategy, links, self.gradient_batches)
         report = rewire_(
             model.layer_links(current_task_label(strategy)),
-            algorithm=self.rewire_algo,
+            algorithm=self.growth_rule,
             init=self.growth_init,
             connect_isolated=self.connect_isolated_units,
             original_flatten_bug=self.original_flatten_bug,
             generator=self.generator,
+            gradients=gradients,
         )
         self.history.append(report)
         return report

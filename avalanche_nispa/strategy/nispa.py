@@ -24,9 +24,17 @@ from ..data_cache import TensorBatches, materialize
 from ..experiences import experience_name
 from ..models.network import CLEAN_MASKED_LOGIT
 from ..optim import add_new_heads_to_optimizer
-from ..plugins import MaskingPlugin, RewiringPlugin, StableSelectionPlugin, UnitStateReporter
+from ..algorithm.growth import get_growth_rule
+from ..plugins import (
+    MaskingPlugin,
+    RewiringPlugin,
+    SelectiveUnfreezingPlugin,
+    StableSelectionPlugin,
+    UnitStateReporter,
+)
 from ..plugins._common import describe_learning_rate
 from ..plugins.base import NISPAPlugin
+from ..plugins.gradients import check_dense_gradients
 from ..plugins.lr_phase import RestartLRSchedulePerPhase
 from ..plugins.timing import PartTimer
 from ..rng import preserved_rng
@@ -104,6 +112,9 @@ class NISPA(PhaseLoopTemplate):
             )
         self.config: NISPAConfig = config_from_kwargs(config, kwargs, self.CONFIG_CLASS)
         check_model(model, train_mb_size, class_incremental=self.CLASS_INCREMENTAL)
+        growth_rule = self.config.resolved_growth_rule
+        if "gradient" in get_growth_rule(growth_rule).needs:
+            check_dense_gradients(model, growth_rule)
         model.masked_logit_value.fill_(0.0 if self.config.original else CLEAN_MASKED_LOGIT)
         if (self.config.original and self.config.reinit_after_experience
                 and model.head_bias_init == "default"):
@@ -117,13 +128,23 @@ class NISPA(PhaseLoopTemplate):
         self.rewiring_plugin = RewiringPlugin(
             self.config.rewire_algo, self.config.growth_init,
             original_flatten_bug=self.config.original,
+            growth_rule=growth_rule,
+            gradient_batches=self.config.growth_gradient_batches,
         )
         self.masking_plugin = MaskingPlugin(self.config.reinit_after_experience)
+        self.unfreezing_plugin: Optional[SelectiveUnfreezingPlugin] = None
+        if self.config.unfreezing:
+            self.unfreezing_plugin = SelectiveUnfreezingPlugin(
+                self.config.unfreeze_below, self.config.unfreeze_bound,
+                self.config.unfreeze_importance, batch_size=eval_mb_size)
         self.timer = PartTimer()
         self.timings: Dict[str, float] = self.timer.timings
         opening, closing = self.timer.marks("experience_end")
         nispa_plugins = [opening, self.selection_plugin, self.rewiring_plugin,
-                         self.masking_plugin, UnitStateReporter(), closing]
+                         self.masking_plugin]
+        if self.unfreezing_plugin is not None:
+            nispa_plugins.append(self.unfreezing_plugin)
+        nispa_plugins += [UnitStateReporter(), closing]
         if self.config.lr_schedule == "phase":
             nispa_plugins.append(RestartLRSchedulePerPhase())
         self.phase_history: List[Dict[str, Any]] = []
@@ -193,6 +214,12 @@ class NISPA(PhaseLoopTemplate):
                 num_workers=num_workers, shuffle=shuffle, pin_memory=pin_memory,
                 persistent_workers=persistent_workers, drop_last=drop_last, **kwargs)
         self.dataloader = TensorBatches(self._cached_train, self.train_mb_size, shuffle=shuffle)
+
+    @property
+    def training_tensors(self) -> Optional[List[Tensor]]:
+        """The training split as tensors on the device (inputs, targets, task labels)
+        while an experience trains with ``cache_data``; else ``None``."""
+        return self._cached_train
 
     @property
     def selection_inputs(self) -> Union[Tensor, Any]:

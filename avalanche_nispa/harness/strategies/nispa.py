@@ -47,6 +47,12 @@ class NISPAParams(Hyperparameters):
     num_classes: Optional[int] = None  # let NISPAMLP choose its output layout
     cache_data: bool = True  # the builders' transforms are deterministic (spec §4: no augmentation)
     dense_first_conv: Optional[bool] = omitted_when_none()  # CNN only (spec §3: skip_first)
+    # beyond the paper (issue 15), NISPAConfig's defaults while None (stored only when set)
+    growth_rule: Optional[str] = omitted_when_none()  # "random" (paper), "rigl", "ch3l3", ...
+    growth_gradient_batches: Optional[int] = omitted_when_none()  # gradient rules only
+    unfreeze_below: Optional[float] = omitted_when_none()  # selective unfreezing off while None
+    unfreeze_bound: Optional[float] = omitted_when_none()  # share of a layer released per experience
+    unfreeze_importance: Optional[str] = omitted_when_none()  # "activation" or "random"
 
 
 #: NISPA's settings that go to the model rather than to the strategy.
@@ -118,10 +124,14 @@ class NISPAEntry(StrategyEntry):
         return list(unit_state_summary(built.model))
 
     def run_details(self, built: BuiltStrategy, per_experience: list[Any]) -> Any:
-        return {
+        details = {
             "phase_history": getattr(built.strategy, "phase_history", None),
             "unit_states": per_experience,
         }
+        unfreezing = getattr(built.strategy, "unfreezing_plugin", None)
+        if unfreezing is not None:  # selective unfreezing: units released per experience
+            details["released_units"] = unfreezing.history
+        return details
 
 
 class NISPAOriginalEntry(NISPAEntry):
