@@ -15,7 +15,16 @@ import torch
 from torch import Tensor
 from torch.utils.data import DataLoader
 
-__all__ = ["materialize", "ordered_batches", "TensorBatches"]
+__all__ = ["materialize", "ordered_batches", "TensorBatches", "to_device_async"]
+
+
+def to_device_async(tensor: Tensor, device: torch.device) -> Tensor:
+    """``tensor`` (on the CPU) copied to ``device`` without the host waiting for the
+    copy: a CUDA copy goes through page-locked memory, which a non-blocking copy
+    needs to be truly asynchronous (from ordinary memory it waits)."""
+    if torch.device(device).type == "cuda":
+        tensor = tensor.pin_memory()
+    return tensor.to(device, non_blocking=True)
 
 
 def ordered_batches(dataset, batch_size: int) -> Iterator[list]:
@@ -32,7 +41,7 @@ def materialize(dataset, batch_size: int = 1024) -> List[Tensor]:
         for i, field in enumerate(batch):
             if len(parts) <= i:
                 parts.append([])
-            parts[i].append(torch.as_tensor(field))
+            parts[i].append(torch.as_tensor(field, device="cpu"))
     return [torch.cat(p) for p in parts]
 
 
@@ -51,9 +60,13 @@ class TensorBatches:
 
     def __iter__(self) -> Iterator[List[Tensor]]:
         n = self.tensors[0].shape[0]
-        # drawn on the CPU generator (the same order on every device), used where the data are
         device = self.tensors[0].device
-        order = (torch.randperm(n) if self.shuffle else torch.arange(n)).to(device)
+        if self.shuffle:
+            # drawn on the CPU generator (the same order on every device), used where the
+            # data are; an endless replay loop restarts mid-epoch, so the copy must not block
+            order = to_device_async(torch.randperm(n, device="cpu"), device)
+        else:
+            order = torch.arange(n, device=device)
         for start in range(0, n, self.batch_size):
             index = order[start:start + self.batch_size]
             yield [t[index] for t in self.tensors]

@@ -1,5 +1,7 @@
 """The random number generators a run draws from, captured and restored as plain data:
 torch (CPU and every CUDA device), NumPy's global generator and Python's ``random``.
+Every state is a CPU tensor (a CUDA generator's too), and is put back from the CPU
+whatever device a checkpoint was loaded onto.
 
 Checkpoints store them; input checks that must look at data without changing what a
 seeded run draws wrap themselves in :func:`preserved_rng`."""
@@ -35,17 +37,17 @@ def capture_rng() -> Dict[str, Any]:
         },
         "python": {
             "version": int(version),
-            "internal": torch.tensor(internal, dtype=torch.int64),
+            "internal": torch.tensor(internal, dtype=torch.int64, device="cpu"),
             "gauss_next": gauss_next,
         },
     }
 
 
 def restore_rng(state: Dict[str, Any]) -> None:
-    torch.set_rng_state(state["torch"])
+    torch.set_rng_state(state["torch"].cpu())  # a generator state is a CPU byte tensor
     if state["cuda"]:
         if torch.cuda.is_available() and torch.cuda.device_count() == len(state["cuda"]):
-            torch.cuda.set_rng_state_all(state["cuda"])
+            torch.cuda.set_rng_state_all([s.cpu() for s in state["cuda"]])
         else:
             warnings.warn(
                 f"the checkpoint holds the RNG state of {len(state['cuda'])} CUDA device(s) "
@@ -57,7 +59,7 @@ def restore_rng(state: Dict[str, Any]) -> None:
     numpy_state = state["numpy"]
     np.random.set_state((
         numpy_state["kind"],
-        numpy_state["keys"].numpy().astype(np.uint32),
+        numpy_state["keys"].cpu().numpy().astype(np.uint32),
         numpy_state["position"],
         numpy_state["has_gauss"],
         numpy_state["cached_gaussian"],

@@ -16,6 +16,7 @@ import warnings
 
 import pytest
 import torch
+from avalanche.core import SupervisedPlugin
 from avalanche.benchmarks.scenarios.deprecated.generic_benchmark_creation import (
     create_multi_dataset_generic_benchmark,
 )
@@ -168,6 +169,26 @@ def test_a_nan_loss_stops_training_with_a_clear_error(nispa):
                r"learning rate or check the inputs for NaN/inf")
     with pytest.raises(FloatingPointError, match=message):
         nispa(model=NISPAMLP(4, (8,), density=0.5)).train(bad[0])
+
+
+class _NaNLossAt(SupervisedPlugin):
+    def __init__(self, iteration):
+        super().__init__()
+        self.iteration = iteration
+
+    def before_backward(self, strategy, **kwargs):
+        if strategy.clock.train_exp_iterations == self.iteration:
+            strategy.loss = strategy.loss * math.nan
+
+
+def test_a_nan_loss_later_in_the_epoch_is_named_at_the_epochs_end(digits, nispa):
+    """The loss is checked once per epoch (no step waits for the device to say whether
+    its loss was finite): the error names the first bad iteration."""
+    strategy = nispa(plugins=[_NaNLossAt(3)])
+    with pytest.raises(FloatingPointError, match=r"the loss became nan at iteration 3 of "
+                                                 r"experience 0; training stops"):
+        strategy.train(digits.train_stream[0])
+    assert strategy.clock.train_exp_iterations == len(strategy.dataloader) > 4
 
 
 def test_exhausted_capacity_warns_once_and_training_goes_on(digits, nispa):

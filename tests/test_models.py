@@ -93,6 +93,34 @@ def test_heads_are_created_in_training_and_unknown_tasks_predict_nothing(digits)
     assert torch.equal(mixed[1], torch.zeros(6)) and mixed[0, 2:4].abs().sum() > 0
 
 
+def test_a_batch_of_several_tasks_gets_each_rows_head_bit_for_bit(digits):
+    """The per-row forward (a tensor of task labels, as Avalanche passes them) reads no
+    label on the host: every row equals the single-task forward of its task exactly,
+    rows of a task with no head are zeros, and the body's gradient is unchanged."""
+    torch.manual_seed(0)
+    model = NISPAMLP(64, (16,), density=0.5)
+    model.train()
+    for experience in digits.train_stream[:3]:
+        model.adaptation(experience)
+    x = torch.rand(6, 1, 8, 8)
+    labels = torch.tensor([0, 2, 1, 0, 4, 2])
+    model.eval()
+    mixed = model(x, labels)
+    for row, task in enumerate(labels.tolist()):
+        assert torch.equal(mixed[row], model(x, task)[row])
+    assert not mixed[4].any()
+    model.train()
+    single = model(x, torch.zeros(6, dtype=torch.long))
+    assert torch.equal(single, model(x, 0))
+    grads = []
+    for output in (model(x, 0), single):
+        model.zero_grad()
+        output[:, :2].logsumexp(dim=1).sum().backward()
+        grads.append(model.hidden_layers()[0].weight.grad.clone())
+    assert torch.equal(*grads)
+    assert not model.heads["1"].weight.grad.any()
+
+
 def test_state_dict_round_trip_recreates_heads(digits):
     torch.manual_seed(0)
     model = NISPAMLP(64, (16,), density=0.5)

@@ -6,8 +6,10 @@ After each experience its classes are registered and every seen class gets
 random sample (without replacement) of its items, and every class already stored is
 cut to its first ``per-class`` items (a random subset, since the stored order is
 random). So the memory never exceeds ``capacity`` (1000 with 6 classes holds 166 × 6 =
-996, as in the official code). Sampling draws from the global torch generator, so a
-seeded run (and a checkpoint's RNG state) determines it.
+996, as in the official code). Sampling draws from the global (CPU) torch generator,
+so a seeded run (and a checkpoint's RNG state) determines it on every device. The
+samples stay on the device of what was added (:meth:`ClassBalancedMemory.to_` moves
+them); the saved state is on the CPU.
 """
 from __future__ import annotations
 
@@ -53,11 +55,17 @@ class ClassBalancedMemory:
         per = self.per_class()
         for c in new:
             index = (targets == c).nonzero().squeeze(1)
-            chosen = index[torch.randperm(index.numel())[:per].to(index.device)]
+            chosen = index[torch.randperm(index.numel(), device="cpu")[:per].to(index.device)]
             self._inputs[c], self._targets[c] = inputs[chosen], targets[chosen]
         for c in self._inputs:
             self._inputs[c] = self._inputs[c][:per]
             self._targets[c] = self._targets[c][:per]
+
+    def to_(self, device) -> "ClassBalancedMemory":
+        """Move the stored samples to ``device`` (nothing is copied if they are there)."""
+        self._inputs = {c: x.to(device) for c, x in self._inputs.items()}
+        self._targets = {c: y.to(device) for c, y in self._targets.items()}
+        return self
 
     def tensors(self) -> Optional[Tuple[Tensor, Tensor]]:
         """All stored (inputs, targets), in class order; None while empty."""

@@ -4,7 +4,9 @@ Dropping cuts every live connection from a plastic unit into a stable or candida
 so stable units depend on stable units only. Growth then adds, per layer, as many new
 connections as were dropped, all of them into plastic units, so the density stays the
 same (up to connections that find no free position, which are lost, as in the official
-code). Everything is tensor operations over whole layers.
+code). Everything is tensor operations over whole layers. A ``generator`` draws on its
+own device (:func:`~avalanche_nispa.sparse.init.draw_device`), so a seeded CPU
+generator rewires a CUDA model as it would a CPU one.
 """
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ import torch
 from torch import Tensor
 
 from ..sparse import PLASTIC
+from ..sparse.init import draw_device
 from .growth import GrowthRequest, check_rule_output, get_growth_rule
 from .links import LayerLink, source_states
 
@@ -101,13 +104,14 @@ def _initial_values(weight: Tensor, shape: Tuple[int, ...], init: GrowthInit,
     live = weight[weight != 0]
     if live.numel() < 2:
         return torch.zeros(shape, dtype=weight.dtype, device=weight.device)
+    where = draw_device(generator, weight.device)
     if init == "normal":
         mean, std = live.mean(), live.std()
-        return torch.randn(shape, generator=generator, dtype=weight.dtype,
-                           device=weight.device) * std + mean
+        draw = torch.randn(shape, generator=generator, dtype=weight.dtype, device=where)
+        return draw.to(weight.device) * std + mean
     low, high = live.min(), live.max()
-    return torch.rand(shape, generator=generator, dtype=weight.dtype,
-                      device=weight.device) * (high - low) + low
+    draw = torch.rand(shape, generator=generator, dtype=weight.dtype, device=where)
+    return draw.to(weight.device) * (high - low) + low
 
 
 @torch.no_grad()
@@ -156,15 +160,16 @@ def connect_isolated_plastic_units_(
         isolated = (source_plastic & ~outgoing).nonzero().squeeze(1)[:quota]
         if isolated.numel() == 0:
             continue
+        where = draw_device(generator, isolated.device)
         pick = torch.randint(target_plastic.numel(), (isolated.numel(),), generator=generator,
-                             device=isolated.device)
-        targets = target_plastic[pick]
+                             device=where)
+        targets = target_plastic[pick.to(isolated.device)]
         if group == 1 or original_flatten_bug:
             columns = isolated
         else:
             offsets = torch.randint(group, (isolated.numel(),), generator=generator,
-                                    device=isolated.device)
-            columns = isolated * group + offsets
+                                    device=where)
+            columns = isolated * group + offsets.to(isolated.device)
         flat = torch.unique(targets * following.layer.in_units + columns)
         flat = flat[~mask.view(-1)[flat]]
         _add_connections_(following, flat, None)

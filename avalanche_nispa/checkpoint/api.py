@@ -35,6 +35,7 @@ from .evaluator import (
 )
 from .files import adopt_run_id, read_checkpoint, refuse_foreign_file, run_id, write_payload
 from ..rng import restore_rng
+from .plain import to_cpu
 from .state import collect, restore_model, restore_optimizer, restore_training_state
 
 __all__ = ["save_checkpoint", "load_checkpoint", "write_checkpoint", "PathLike"]
@@ -108,8 +109,10 @@ def load_checkpoint(
         unpickles data, so only for checkpoints you trust) or ``"none"``.
     :param missing_ok: return 0 (start from the first experience) when ``path`` does
         not exist, instead of raising ``FileNotFoundError``.
-    :param map_location: passed to ``torch.load``; tensors are then copied to the
-        model's and optimizer's devices.
+    :param map_location: passed to ``torch.load``. Whatever it is, the model's and
+        the optimizer's tensors are copied to the devices of ``strategy``'s model and
+        optimizer, the replay memory follows ``strategy.device`` and RNG states stay on
+        the CPU: a checkpoint saved on a GPU loads on a CPU-only machine and back.
     """
     _require_nispa(strategy, "load_checkpoint")
     if metrics not in ("history", "state", "none"):
@@ -118,6 +121,11 @@ def load_checkpoint(
     if missing_ok and not path.exists():
         return 0
     payload = read_checkpoint(path, map_location=map_location)
+    # what only the host reads (RNG states, metrics, pickles) stays on the CPU, where
+    # it was saved, whatever map_location says
+    for key in ("rng", "evaluator", "metric_state", "evaluator_pickle"):
+        if key in payload:
+            payload[key] = to_cpu(payload[key])
     model = strategy.model
     check_fingerprint(payload["fingerprint"], model_fingerprint(model), path)
     check_fresh_model(model, payload["model"], path)

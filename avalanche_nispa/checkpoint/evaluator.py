@@ -111,7 +111,7 @@ def unpickle_evaluator(evaluator, payload, path: Path, strict: bool) -> Optional
         warnings.warn(message + "; restoring the numeric history only", RuntimeWarning,
                       stacklevel=3)
         return {"history_only": payload["evaluator"]}
-    state = pickle.loads(blob.numpy().tobytes())  # noqa: S301 - explicit opt-in
+    state = pickle.loads(blob.cpu().numpy().tobytes())  # noqa: S301 - explicit opt-in
     saved = [name for name, _ in state["metrics"]]
     current = [qualname(m) for m in (evaluator.metrics if evaluator is not None else [])]
     if saved != current:

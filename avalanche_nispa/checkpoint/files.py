@@ -131,7 +131,9 @@ def read_checkpoint(path: Any, *, map_location: Any = "cpu", fallback: bool = Tr
 
 
 def _read_body(path: Path, map_location: Any) -> Dict[str, Any]:
-    header = _load(path, map_location, mmap=False)
+    # the header (and the body's bytes in it) always on the CPU, whatever map_location
+    # says: only the checkpoint's own tensors go where the caller asks
+    header = _load(path, "cpu", mmap=False)
     _check_format(header, path)
     body = header.get("body")
     if not isinstance(body, torch.Tensor) or header.get("sha256") != hashlib.sha256(

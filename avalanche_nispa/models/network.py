@@ -131,7 +131,6 @@ class SparseMultiTaskNet(MultiTaskModule):
         self.configured_num_classes = num_classes
         self.head_bias_init: HeadBiasInit = head_bias_init
         self.head_weight_init: HeadWeightInit = head_weight_init
-        self.register_buffer("masked_logit_value", torch.tensor(float(masked_logit_value)))
         self._body_masked_index: List[int] = [
             i for i, m in enumerate(body) if is_masked_layer(m)
         ]
@@ -140,6 +139,8 @@ class SparseMultiTaskNet(MultiTaskModule):
                 "the network body has no masked layer (MaskedLinear or MaskedConv2d); "
                 "build it with avalanche_nispa.models.to_nispa() or the model zoo"
             )
+        self.register_buffer("masked_logit_value", torch.tensor(
+            float(masked_logit_value), device=_first_parameter(body).device))
         self._record_index = self._activation_points()
         self._guarded_inputs = frozenset(self._body_masked_index[1:])
         self._head_classes_end = 0  # largest class id of any head + 1, kept by _new_head
@@ -258,14 +259,19 @@ class SparseMultiTaskNet(MultiTaskModule):
             return self.forward_all_tasks(x)
         if isinstance(task_labels, int):
             return self.forward_single_task(x, task_labels)
-        first = int(task_labels[0])
-        if bool((task_labels == first).all()):
-            return self.forward_single_task(x, first)
+        return self.forward_per_row(x, task_labels)
+
+    def forward_per_row(self, x: Tensor, task_labels: Tensor) -> Tensor:
+        """Each row through the head of its own task label, without reading the labels
+        on the host (no synchronisation with the device, as a training step needs):
+        every head runs on the whole batch and each row keeps its task's output; a row
+        whose task has no head gets zeros. A row's logits are those of
+        :meth:`forward_single_task` bit for bit; the other heads receive zero gradients."""
         features = self.features(x)
+        labels = torch.as_tensor(task_labels, device=features.device).reshape(-1, 1)
         out = features.new_zeros(x.shape[0], self.output_width())
-        for task in torch.unique(task_labels).tolist():
-            rows = task_labels == task
-            out[rows] = self.task_logits(features[rows], int(task))
+        for key in self.heads:
+            out = torch.where(labels == int(key), self.task_logits(features, int(key)), out)
         return out
 
     # --------------------------------------------------------------- adaptation
@@ -281,7 +287,8 @@ class SparseMultiTaskNet(MultiTaskModule):
             return
         self.known_train_tasks_labels = self.known_train_tasks_labels.union(task_labels)
         if self.class_incremental:
-            self.heads[SHARED_HEAD].unit_state[torch.as_tensor(classes)] = STABLE
+            head = self.heads[SHARED_HEAD]
+            head.unit_state[torch.as_tensor(classes, device=head.unit_state.device)] = STABLE
             return
         task = task_label_of(experience)
         key = str(task)
@@ -291,7 +298,7 @@ class SparseMultiTaskNet(MultiTaskModule):
         self.heads[key] = self._new_head(classes)
 
     def _new_head(self, classes: Sequence[int]) -> TaskHead:
-        reference = next(self.body.parameters())
+        reference = _first_parameter(self.body)
         head = TaskHead(self.head_in_features, classes, device=reference.device,
                         dtype=reference.dtype)
         # The width of the output vector when this head is added, from what training
@@ -327,6 +334,11 @@ class SparseMultiTaskNet(MultiTaskModule):
         for head in self.heads.values():
             self.max_class_label = max(self.max_class_label, int(head.classes.max()) + 1)
         return result
+
+
+def _first_parameter(body: nn.Module) -> Tensor:
+    """The body's first parameter (it has one: every masked layer has a weight)."""
+    return next(body.parameters())
 
 
 def _source_group(previous: MaskedLayer, layer: MaskedLayer, name: str) -> int:

@@ -15,7 +15,10 @@ which cannot weight the memory by λ: this plugin is NISPA-Replay's default.
 After the phases of an experience (and after NISPA's promotion and freezing), all of
 its training samples, the validation part included, are added to the class-balanced
 memory (:class:`~avalanche_nispa.algorithm.memory.ClassBalancedMemory`), as tensors
-after the experience's evaluation transforms (no augmentation is stored).
+after the experience's evaluation transforms (no augmentation is stored). The memory
+lives on the strategy's device (a loaded checkpoint's memory moves there too), so no
+step copies it, and no step waits for the device: the memory's batch order is drawn
+on the CPU and copied without blocking.
 """
 from __future__ import annotations
 
@@ -53,9 +56,9 @@ class MemoryReplayPlugin(NISPAPlugin):
 
     # --------------------------------------------------------------- the loss
     def before_phase(self, strategy, *, phase: int, tau: float, **kwargs) -> None:
-        stored = self.memory.tensors()
+        stored = self.memory.to_(strategy.device).tensors()
         self._batches = None if stored is None else _endless(
-            TensorBatches([t.to(strategy.device) for t in stored], strategy.train_mb_size))
+            TensorBatches(list(stored), strategy.train_mb_size))
 
     def before_training_exp(self, strategy, **kwargs) -> None:
         self.before_phase(strategy, phase=0, tau=1.0)  # outside NISPA's phase loop
@@ -84,7 +87,8 @@ class MemoryReplayPlugin(NISPAPlugin):
     # ------------------------------------------------------------- the memory
     def after_training_exp(self, strategy, **kwargs) -> None:
         inputs, targets = materialize(strategy.experience.dataset.eval())[:2]
-        self.memory.add(inputs, targets)
+        self.memory.add(inputs, targets)  # sampled on the CPU, then kept on the device
+        self.memory.to_(strategy.device)
         self._batches = None
         evaluator = getattr(strategy, "evaluator", None)
         if evaluator is not None:

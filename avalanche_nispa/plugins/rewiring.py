@@ -108,7 +108,7 @@ class RewiringPlugin(ExperienceEndPlugin):
         self.history = [RewiringReport(list(r["layers"]), list(r["dropped"]), list(r["grown"]))
                         for r in state["history"]]
         if state["generator"] is not None and self.generator is not None:
-            self.generator.set_state(state["generator"])
+            self.generator.set_state(state["generator"].cpu())  # a CPU byte tensor
 
     def end_experience(self, strategy) -> None:
         self.rewire(strategy)

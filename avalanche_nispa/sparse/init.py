@@ -9,7 +9,8 @@ from torch import Tensor, nn
 
 from .layers import MaskedLayer
 
-__all__ = ["MaskInit", "check_density", "random_connection_mask", "sparsify_", "kaiming_fan_out_"]
+__all__ = ["MaskInit", "check_density", "draw_device", "random_connection_mask", "sparsify_",
+           "kaiming_fan_out_"]
 
 MaskInit = Literal["bernoulli", "exact"]
 
@@ -19,6 +20,17 @@ def check_density(density: float) -> float:
     if not isinstance(density, (int, float)) or not 0.0 < density <= 1.0:
         raise ValueError(f"density must be in (0, 1], got {density}")
     return float(density)
+
+
+def draw_device(generator: Optional[torch.Generator], device) -> torch.device:
+    """Where a random draw for a tensor on ``device`` is made: on the generator's own
+    device when one is given (torch refuses a CPU generator for a CUDA draw, and a
+    seeded generator then decides the same draws whatever the model's device; the
+    result is moved to ``device``), else on ``device`` (``None``: torch's default
+    device) with its default generator."""
+    if generator is not None:
+        return generator.device
+    return torch.device(device) if device is not None else torch.get_default_device()
 
 
 def random_connection_mask(
@@ -37,15 +49,17 @@ def random_connection_mask(
     keeps exactly ``round(density * out_units * in_units)`` connections.
     """
     density = check_density(density)
+    device = draw_device(None, device)
     if density == 1.0:
         return torch.ones(out_units, in_units, dtype=torch.bool, device=device)
+    where = draw_device(generator, device)
     if method == "bernoulli":
-        draw = torch.rand(out_units, in_units, generator=generator, device=device)
-        return draw < density
+        draw = torch.rand(out_units, in_units, generator=generator, device=where)
+        return (draw < density).to(device)
     if method == "exact":
         total = out_units * in_units
         keep = int(round(density * total))
-        order = torch.randperm(total, generator=generator, device=device)[:keep]
+        order = torch.randperm(total, generator=generator, device=where)[:keep].to(device)
         mask = torch.zeros(total, dtype=torch.bool, device=device)
         mask[order] = True
         return mask.view(out_units, in_units)

@@ -160,7 +160,7 @@ def _check_class_ids(model: SparseMultiTaskNet, experience: Any, classes) -> Non
 
 
 def _first_input(experience: Any) -> torch.Tensor:
-    return torch.as_tensor(experience.dataset.train()[0][0])
+    return torch.as_tensor(experience.dataset.train()[0][0], device="cpu")
 
 
 def _check_input_shape(model: SparseMultiTaskNet, experience: Any, device: Any) -> None:

@@ -155,6 +155,7 @@ class NISPA(PhaseLoopTemplate):
         self.validation_dataset = None
         self._validation: Optional[ValidationSet] = None
         self._cached_train: Optional[List[Tensor]] = None
+        self._epoch_losses: List[Tensor] = []
         super().__init__(
             model=model,
             optimizer=optimizer,
@@ -258,12 +259,31 @@ class NISPA(PhaseLoopTemplate):
             self._cached_train = None
 
     def backward(self):
-        if not bool(torch.isfinite(self.loss).all()):
-            raise FloatingPointError(
-                f"the loss became {self.loss.detach().item()} at iteration "
-                f"{self.clock.train_exp_iterations} of experience "
-                f"{getattr(self.experience, 'current_experience', '?')}; training stops. "
-                "Lower the learning rate or check the inputs for NaN/inf "
-                f"({describe_learning_rate(self.optimizer)})"
-            )
+        # Only a reference to the loss is kept per step; whether it was finite is read
+        # once per epoch (training_epoch), so that no step waits for the device.
+        self._epoch_losses.append(self.loss.detach())
         super().backward()
+
+    def training_epoch(self, **kwargs):
+        """Avalanche's epoch, then one check that every step's loss was finite."""
+        self._epoch_losses = []
+        first_iteration = int(self.clock.train_exp_iterations)
+        try:
+            super().training_epoch(**kwargs)
+        finally:
+            losses, self._epoch_losses = self._epoch_losses, []
+        if losses:
+            self._raise_if_non_finite(torch.stack([loss.sum() for loss in losses]),
+                                      first_iteration)
+
+    def _raise_if_non_finite(self, losses: Tensor, first_iteration: int) -> None:
+        bad = ~torch.isfinite(losses)
+        if not bool(bad.any()):
+            return
+        step = int(bad.int().argmax())
+        raise FloatingPointError(
+            f"the loss became {float(losses[step])} at iteration {first_iteration + step} of "
+            f"experience {getattr(self.experience, 'current_experience', '?')}; training stops. "
+            "Lower the learning rate or check the inputs for NaN/inf "
+            f"({describe_learning_rate(self.optimizer)})"
+        )

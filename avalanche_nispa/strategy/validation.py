@@ -49,17 +49,19 @@ class ValidationSet:
         """
         was_training = model.training
         model.eval()
-        correct = total = 0
+        total = 0
+        hits: List[Tensor] = []
         sums: Optional[List[Tensor]] = [] if record_activations else None
         flags: List[Tensor] = []
         try:
             for x, y in self.batches:
                 logits = model.task_logits(model.features(x, sums), task)
                 flags.append(batch_is_finite(x, logits, *(sums or ())))
-                correct += int((logits.argmax(dim=1) == y).sum())
+                hits.append((logits.argmax(dim=1) == y).sum())
                 total += int(y.numel())
         finally:
             model.train(was_training)
         raise_if_non_finite(flags, where, "validation")
+        correct = int(torch.stack(hits).sum()) if hits else 0  # one read per pass
         activations = [s / total for s in sums] if sums is not None else None
         return 100.0 * correct / max(total, 1), activations

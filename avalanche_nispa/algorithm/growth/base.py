@@ -25,6 +25,8 @@ from typing import Callable, Dict, FrozenSet, Iterable, Optional
 import torch
 from torch import Tensor
 
+from ...sparse.init import draw_device
+
 __all__ = [
     "GrowthRequest",
     "GrowthRule",
@@ -122,7 +124,8 @@ def sample_uniform(candidates: Tensor, count: int, generator: Optional[torch.Gen
     flat = candidates.flatten().nonzero().squeeze(1)
     if count >= flat.numel():
         return flat
-    order = torch.randperm(flat.numel(), generator=generator, device=flat.device)[:count]
+    order = torch.randperm(flat.numel(), generator=generator,
+                           device=draw_device(generator, flat.device))[:count].to(flat.device)
     return flat[order]
 
 
@@ -139,7 +142,8 @@ def top_scoring(candidates: Tensor, scores: Tensor, count: int,
         raise FloatingPointError(
             "the growth scores are non-finite (NaN or inf); the gradients or weights they "
             "come from diverged: lower the learning rate")
-    shuffle = torch.randperm(flat.numel(), generator=generator, device=flat.device)
+    shuffle = torch.randperm(flat.numel(), generator=generator,
+                             device=draw_device(generator, flat.device)).to(flat.device)
     order = torch.sort(values[shuffle], descending=True, stable=True).indices[:count]
     return flat[shuffle[order]]
 
