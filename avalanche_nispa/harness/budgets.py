@@ -129,15 +129,15 @@ def _sparse_density(cfg: BenchmarkConfig, budget: int) -> float:
 
 
 def _dense_width(cfg: BenchmarkConfig, budget: int) -> int:
+    """The equal hidden width whose dense count is closest to ``budget`` (the count grows
+    with the width, so the answer is the first width at or above it, or the one before)."""
     depth = len(cfg.backbone.hidden_sizes)
-    best, best_gap = 1, math.inf
-    for width in range(1, 8193):
-        gap = abs(dense_mlp_parameters(cfg, [width] * depth) - budget)
-        if gap < best_gap:
-            best, best_gap = width, gap
-        elif dense_mlp_parameters(cfg, [width] * depth) > budget:
-            break
-    return best
+    count = lambda width: dense_mlp_parameters(cfg, [width] * depth)  # noqa: E731
+    width = 1
+    while count(width) < budget:
+        width += 1
+    below = max(width - 1, 1)
+    return below if abs(count(below) - budget) <= abs(count(width) - budget) else width
 
 
 def budget_overrides(

@@ -137,9 +137,10 @@ def _resolve(cfg: BenchmarkConfig, strategy: str, key: str, values: str) -> str:
     """``values`` with each factor ``xF`` replaced by F times the configured value."""
     resolved = []
     for value in (v.strip() for v in values.split(",") if v.strip()):
-        if value.startswith("x") and value[1:].replace(".", "", 1).replace("e-", "", 1).isdigit():
+        factor = parse_value(value[1:]) if value.startswith("x") else None
+        if isinstance(factor, (int, float)) and not isinstance(factor, bool):
             configured = cfg.hparams(strategy)[key]
-            text = f"{configured * float(value[1:]):.6g}"
+            text = f"{configured * factor:.6g}"
             if isinstance(configured, float) and isinstance(parse_value(text), int):
                 text += ".0"
             value = text
