@@ -54,6 +54,23 @@ def load_example() -> Callable[[str], ModuleType]:
     return _load_example
 
 
+def pytest_configure(config) -> None:
+    config.addinivalue_line(
+        "markers", "gpu: needs a CUDA device; skipped without one (scripts/gpu_check.sh runs them)")
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    """Tests marked ``gpu`` are skipped, saying why, on a machine without CUDA."""
+    import torch
+
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason="needs a CUDA device (scripts/gpu_check.sh runs these on one)")
+    for item in items:
+        if "gpu" in item.keywords:
+            item.add_marker(skip)
+
+
 # --------------------------------------------------------------------------- #
 # Data
 
@@ -187,34 +204,49 @@ def quiet_evaluator() -> Callable[..., object]:
     return _quiet_evaluator
 
 
+def _small_nispa(kind, evaluator, plugins=(), **settings):
+    """NISPA (``kind="nispa"``, task heads) or NISPA-Replay (``"replay"``, one head and a
+    memory of 100) on a 64-32-32 MLP at 30 % density, 2 phases of 1 epoch."""
+    import torch
+
+    from avalanche_nispa import NISPA, NISPAReplay
+    from avalanche_nispa.models import NISPAMLP
+
+    torch.manual_seed(0)
+    values = dict(train_mb_size=32, eval_mb_size=256, phase_epochs=1, max_phases=2,
+                  evaluator=evaluator, plugins=list(plugins))
+    values.update(settings)
+    if kind == "replay":
+        model = NISPAMLP(64, (32, 32), density=0.3, num_classes=10, class_incremental=True)
+        return NISPAReplay(model=model, optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
+                           mem_size=100, **values)
+    model = NISPAMLP(64, (32, 32), density=0.3)
+    return NISPA(model=model, optimizer=torch.optim.Adam(model.parameters(), lr=0.01), **values)
+
+
+@pytest.fixture
+def small_nispa() -> Callable[..., object]:
+    """``small_nispa(kind, evaluator, plugins=(), **settings)``: a small NISPA
+    (``"nispa"``) or NISPA-Replay (``"replay"``) strategy, seeded."""
+    return _small_nispa
+
+
 # --------------------------------------------------------------------------- #
 # Frozen-weight invariants, shared by the strategy and optimizer tests
 
 
 def _frozen_snapshot(model) -> dict:
     """Positions and values of every frozen weight and bias, by masked layer."""
-    from avalanche_nispa.sparse import is_masked_layer
+    from avalanche_nispa.invariants import frozen_snapshot
 
-    return {
-        name: (layer.frozen_connections.clone(), layer.frozen_bias.clone(),
-               layer.weight[layer.frozen_connections].clone(),
-               layer.bias[layer.frozen_bias].clone())
-        for name, layer in model.named_modules()
-        if is_masked_layer(layer)
-    }
+    return frozen_snapshot(model)
 
 
 def _assert_frozen_unchanged(model, snapshot: dict) -> None:
     """Every entry frozen in ``snapshot`` is still frozen and bit-identical."""
-    import torch
+    from avalanche_nispa.invariants import assert_frozen_unchanged
 
-    layers = dict(model.named_modules())
-    for name, (connections, bias, weights, biases) in snapshot.items():
-        layer = layers[name]
-        assert bool(layer.frozen_connections[connections].all()), name
-        assert bool(layer.frozen_bias[bias].all()), name
-        assert torch.equal(layer.weight[connections], weights), name
-        assert torch.equal(layer.bias[bias], biases), name
+    assert_frozen_unchanged(model, snapshot)
 
 
 def _make_step_probe_class() -> type:

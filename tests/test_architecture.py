@@ -92,6 +92,16 @@ def test_a_config_object_and_keyword_arguments_give_the_same_strategy():
     assert NISPAConfig.preset("paper") == NISPAConfig()
 
 
+def test_the_fast_preset_trains_at_most_nine_phases_of_two_epochs():
+    """Paper: τ reaches its 5 % floor at phase 26 (≤ 130 epochs per task); fast: phase 9."""
+    from avalanche_nispa.algorithm.schedules import first_floor_phase
+
+    paper, fast = NISPAConfig.preset("paper"), NISPAConfig.preset("fast")
+    assert first_floor_phase(paper.schedule, paper.min_tau) == 26
+    assert first_floor_phase(fast.schedule, fast.min_tau) == 9 and fast.phase_epochs == 2
+    assert fast.replace(phase_epochs=5, tau_param=30.0) == paper
+
+
 def test_config_refuses_unknown_and_bad_settings_with_the_fix():
     with pytest.raises(TypeError, match=r"unknown NISPA setting\(s\) phse_epochs; NISPAConfig has "):
         NISPAConfig().replace(phse_epochs=2)
@@ -99,7 +109,7 @@ def test_config_refuses_unknown_and_bad_settings_with_the_fix():
         _strategy(phse_epochs=2)
     with pytest.raises(ValueError, match=r"phase_epochs \(e\) must be a positive integer"):
         NISPAConfig(phase_epochs=0)
-    with pytest.raises(ValueError, match="unknown NISPA preset 'fastest'; known: paper, original"):
+    with pytest.raises(ValueError, match="unknown NISPA preset 'fastest'; known: paper, original, fast"):
         NISPAConfig.preset("fastest")
 
 

@@ -60,6 +60,7 @@ NOT_RUN: Dict[str, str] = {
     "--executor ray --ray-address auto --data-root /shared/data/mnist": "needs a Ray cluster",
     ".venv/bin/python -m benchmarks.compare --benchmark split_cifar10 --strategies all --executor ray "
     "--device cuda --gpus-per-run 1 --cpus-per-run 2": "needs GPUs and CIFAR-10",
+    "bash scripts/gpu_check.sh": _BUILDS_VENV + "the GPU checks (tests/test_gpu_check.py runs it)",
     "ray start --head": "starts a Ray cluster's head node",
     "ray start --address=HEAD:6379": "joins a Ray cluster (HEAD is its head node)",
     ".venv/bin/python -m benchmarks.compare --benchmark permuted_mnist_10k --strategies nispa --tune "

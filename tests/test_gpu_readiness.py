@@ -7,9 +7,8 @@ import pytest
 import torch
 from avalanche.core import SupervisedPlugin
 
-from avalanche_nispa import NISPA, NISPAReplay, load_checkpoint, save_checkpoint
+from avalanche_nispa import NISPA, load_checkpoint, save_checkpoint
 from avalanche_nispa.benchmarks import split_digits
-from avalanche_nispa.models import NISPAMLP
 from avalanche_nispa.plugins import RewiringPlugin
 from avalanche_nispa.tensor_audit import StepAuditPlugin, TensorAudit
 
@@ -21,32 +20,19 @@ def cil_digits():
     return split_digits(seed=0, return_task_id=False)
 
 
-def _nispa(kind, quiet_evaluator, plugins=(), **settings):
-    torch.manual_seed(0)
-    values = dict(train_mb_size=32, eval_mb_size=256, phase_epochs=1, max_phases=2,
-                  evaluator=quiet_evaluator(), plugins=list(plugins))
-    values.update(settings)
-    if kind == "replay":
-        model = NISPAMLP(64, (32, 32), density=0.3, num_classes=10, class_incremental=True)
-        return NISPAReplay(model=model, optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
-                           mem_size=100, **values)
-    model = NISPAMLP(64, (32, 32), density=0.3)
-    return NISPA(model=model, optimizer=torch.optim.Adam(model.parameters(), lr=0.01), **values)
-
-
 def _stream(kind, digits, cil_digits):
     return (cil_digits if kind == "replay" else digits).train_stream
 
 
 # ------------------------------------------------------------ host synchronisations
 @pytest.mark.parametrize("kind,cache_data", [("nispa", True), ("nispa", False), ("replay", True)])
-def test_no_host_synchronisation_per_training_step_in_the_library(
+def test_no_host_synchronisation_per_training_step_in_the_library(small_nispa,
         kind, cache_data, digits, cil_digits, quiet_evaluator):
     """Two experiences (the second with a frozen part, replay with a memory): every
     training step of the library's code (masking, replay, the model's forward, the
     loss check) runs without waiting for the device."""
     audit = TensorAudit()
-    strategy = _nispa(kind, quiet_evaluator, [StepAuditPlugin(audit)], cache_data=cache_data)
+    strategy = small_nispa(kind, quiet_evaluator(), [StepAuditPlugin(audit)], cache_data=cache_data)
     with audit:
         for experience in _stream(kind, digits, cil_digits)[:2]:
             strategy.train(experience)
@@ -78,9 +64,9 @@ class _SyncingPlugin(SupervisedPlugin):
 
 
 @pytest.mark.parametrize("how", ["item", "if", "mask", "to", "none"])
-def test_the_sync_audit_blames_every_step_that_waits_for_the_device(how, digits, quiet_evaluator):
+def test_the_sync_audit_blames_every_step_that_waits_for_the_device(small_nispa, how, digits, quiet_evaluator):
     audit = TensorAudit(roots=[THIS_FILE])
-    strategy = _nispa("nispa", quiet_evaluator, [_SyncingPlugin(how), StepAuditPlugin(audit)])
+    strategy = small_nispa("nispa", quiet_evaluator(), [_SyncingPlugin(how), StepAuditPlugin(audit)])
     with audit:
         strategy.train(digits.train_stream[0])
     blamed = {(event.file, event.function) for event in audit.step_syncs}
@@ -91,7 +77,7 @@ def test_the_sync_audit_blames_every_step_that_waits_for_the_device(how, digits,
         assert blamed == {(str(THIS_FILE), "before_backward")}
 
 
-def test_a_loss_item_in_nispa_backward_would_be_caught(digits, quiet_evaluator, monkeypatch):
+def test_a_loss_item_in_nispa_backward_would_be_caught(small_nispa, digits, quiet_evaluator, monkeypatch):
     """The per-step audit blames the library's own files: a ``loss.item()`` added to
     ``NISPA.backward`` (written here into a function compiled as that file) is found
     once per step."""
@@ -102,7 +88,7 @@ def test_a_loss_item_in_nispa_backward_would_be_caught(digits, quiet_evaluator, 
     exec(compile(source, nispa_module.__file__, "exec"), namespace)
     monkeypatch.setattr(NISPA, "backward", namespace["backward"])
     audit = TensorAudit()
-    strategy = _nispa("nispa", quiet_evaluator, [StepAuditPlugin(audit)])
+    strategy = small_nispa("nispa", quiet_evaluator(), [StepAuditPlugin(audit)])
     with audit:
         strategy.train(digits.train_stream[0])
     assert [e.op for e in audit.step_syncs] == ["item"] * audit.steps
@@ -111,7 +97,7 @@ def test_a_loss_item_in_nispa_backward_would_be_caught(digits, quiet_evaluator, 
 
 # ------------------------------------------------------------------- devices
 @pytest.mark.filterwarnings("ignore:hidden layer .* has no plastic unit left")
-def test_every_tensor_the_library_creates_names_its_device(digits, cil_digits, quiet_evaluator,
+def test_every_tensor_the_library_creates_names_its_device(small_nispa, digits, cil_digits, quiet_evaluator,
                                                            tmp_path):
     """Training (selection, rewiring with the plugin's own generator, promotion, new
     heads), the replay memory, checkpoint save and load: no factory call of the
@@ -120,13 +106,13 @@ def test_every_tensor_the_library_creates_names_its_device(digits, cil_digits, q
     generator = torch.Generator().manual_seed(0)
     with audit:
         for kind in ("nispa", "replay"):
-            strategy = _nispa(kind, quiet_evaluator)
+            strategy = small_nispa(kind, quiet_evaluator())
             if kind == "nispa":
                 strategy.rewiring_plugin.generator = generator
             for experience in _stream(kind, digits, cil_digits)[:2]:
                 strategy.train(experience)
             path = save_checkpoint(strategy, tmp_path / f"{kind}.ckpt")
-            fresh = _nispa(kind, quiet_evaluator)
+            fresh = small_nispa(kind, quiet_evaluator())
             if kind == "nispa":
                 fresh.rewiring_plugin.generator = torch.Generator().manual_seed(1)
             assert load_checkpoint(fresh, path) == 2
@@ -174,7 +160,7 @@ def _tensors(obj, where="checkpoint"):
 
 
 @pytest.mark.parametrize("kind", ["nispa", "replay"])
-def test_a_checkpoint_holds_cpu_tensors_only_and_reads_onto_any_device(
+def test_a_checkpoint_holds_cpu_tensors_only_and_reads_onto_any_device(small_nispa,
         kind, digits, cil_digits, quiet_evaluator, tmp_path):
     """What a GPU run saves loads on a CPU-only machine: every tensor of the file is a
     plain CPU tensor (generator states as CPU bytes, the memory's samples, the optimizer
@@ -182,7 +168,7 @@ def test_a_checkpoint_holds_cpu_tensors_only_and_reads_onto_any_device(
     the header and its checksum on the CPU."""
     from avalanche_nispa.checkpoint import read_checkpoint
 
-    strategy = _nispa(kind, quiet_evaluator)
+    strategy = small_nispa(kind, quiet_evaluator())
     if kind == "nispa":
         strategy.rewiring_plugin.generator = torch.Generator().manual_seed(0)
     strategy.train(_stream(kind, digits, cil_digits)[0])

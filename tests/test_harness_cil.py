@@ -37,7 +37,7 @@ def test_class_incremental_benchmarks_declare_their_scenario():
         assert cfg.class_incremental and cfg.builder_kwargs == {"return_task_id": False}
         assert (cfg.n_experiences, cfg.n_classes) == (5, 10)
         assert set(CIL_STRATEGIES) <= set(cfg.supported())
-        assert not {"nispa", "nispa_original", "packnet", "si", "mas", "gem"} & set(cfg.supported())
+        assert not {"nispa", "nispa_original", "nispa_fast", "packnet", "si", "mas", "gem"} & set(cfg.supported())
     mnist = configs.get_config("split_mnist_cil")
     assert mnist.backbone.hidden_sizes == (400, 400, 400) and mnist.builder_name == "split_mnist"
     # one memory size wherever a memory is used (A-GEM: per experience, same total)
@@ -97,7 +97,7 @@ def test_task_incremental_hparams_of_shared_baselines_are_unchanged():
 
 @pytest.mark.parametrize(
     "benchmark, strategy, supported",
-    [("split_digits", "nispa_replay", "nispa, nispa_original, naive"),
+    [("split_digits", "nispa_replay", "nispa, nispa_original, nispa_fast, naive"),
      ("split_digits_cil", "packnet", "nispa_replay, naive, ewc, lwf, replay")],
 )
 def test_a_strategy_of_another_scenario_is_refused_before_running(benchmark, strategy, supported):

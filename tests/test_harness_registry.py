@@ -23,7 +23,7 @@ from avalanche_nispa.harness import strategies as registry
 REPO = Path(__file__).resolve().parent.parent
 RESULTS = REPO / "benchmarks" / "results"
 COMMITTED = sorted(d for d in RESULTS.iterdir() if (d / "results.md").exists())
-TABLE_ORDER = ("nispa", "nispa_replay", "nispa_original", "naive", "ewc", "si", "mas", "lwf",
+TABLE_ORDER = ("nispa", "nispa_replay", "nispa_original", "nispa_fast", "naive", "ewc", "si", "mas", "lwf",
                "replay", "er_ace", "der", "gdumb", "icarl", "agem", "gem", "packnet", "cumulative", "joint")
 
 

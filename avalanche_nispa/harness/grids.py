@@ -24,6 +24,7 @@ _ADAM_LR = {"lr": "default,3e-4,3e-3"}
 _TASK_INCREMENTAL: Grid = {
     "nispa": {"lr": "default,0.003,0.001"},  # spec lr 0.01 and the two below it
     "nispa_original": {"lr": "default,0.003,0.001"},
+    "nispa_fast": {"lr": "default,0.003,0.001"},
     "naive": _ADAM_LR,
     "ewc": {"ewc_lambda": "default,x0.1,x10"},
     "si": {"si_lambda": "default,x0.1,x10"},

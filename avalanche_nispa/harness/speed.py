@@ -77,16 +77,26 @@ def _synthetic_cifar(n_train: int):
 
 
 class _EpochTimer:
-    """Wall time of every training epoch (before_training_epoch → after_training_epoch)."""
+    """Wall time of every training epoch (before_training_epoch → after_training_epoch);
+    on a GPU, up to the end of the epoch's queued work."""
 
     def __init__(self) -> None:
         self.epochs: List[float] = []
         self._start = 0.0
 
+    @staticmethod
+    def _wait(strategy) -> None:
+        import torch
+
+        if torch.device(strategy.device).type == "cuda":
+            torch.cuda.synchronize(strategy.device)
+
     def before_training_epoch(self, strategy, **kwargs) -> None:
+        self._wait(strategy)
         self._start = time.perf_counter()
 
     def after_training_epoch(self, strategy, **kwargs) -> None:
+        self._wait(strategy)
         self.epochs.append(time.perf_counter() - self._start)
 
 
@@ -107,11 +117,13 @@ def paper_settings(net: str, strategy: str, **overrides: Any) -> tuple[Any, Dict
     return cfg, cfg.hparams(strategy, {**shared, **overrides})
 
 
-def _build(strategy: str, cfg: Any, hp: Dict[str, Any], plugins: Sequence[Any], evaluator: Any):
+def _build(strategy: str, cfg: Any, hp: Dict[str, Any], plugins: Sequence[Any], evaluator: Any,
+           device: str = "cpu"):
     from avalanche_nispa.harness.strategies import build_strategy
 
     return build_strategy(strategy, cfg.backbone, cfg.n_classes, hp, n_experiences=cfg.n_experiences,
-                          evaluator=evaluator, plugins=plugins, scenario=cfg.scenario).strategy
+                          device=device, evaluator=evaluator, plugins=plugins,
+                          scenario=cfg.scenario).strategy
 
 
 def _job(spec: Dict[str, Any]) -> Dict[str, Any]:
@@ -132,7 +144,8 @@ def _job(spec: Dict[str, Any]) -> Dict[str, Any]:
     else:
         cfg, hp = paper_settings(net, "nispa", phase_epochs=epochs, max_phases=2,
                                  cache_data=spec.get("cache_data", False))
-    strategy = _build(spec["strategy"], cfg, hp, [timer], EvaluationPlugin(loggers=[]))
+    strategy = _build(spec["strategy"], cfg, hp, [timer], EvaluationPlugin(loggers=[]),
+                      device=spec.get("device", "cpu"))
     rss_before = _peak_rss_mb()
     profile = cProfile.Profile() if spec.get("profile") else None
     start = time.perf_counter()
@@ -215,12 +228,13 @@ def _in_fresh_process(function, spec: Dict[str, Any]) -> Dict[str, Any]:
 # ------------------------------------------------------------------ measure
 def measure(*, threads: int = 2, epochs: int = 4, repeats: int = 2, cnn_samples: int = 1024,
             cnn_epochs: int = 3, full_run: bool = True, seeds: Sequence[int] = (0,),
-            log: Callable[[str], Any] = print) -> Dict[str, Any]:
-    """Run every measurement; returns the raw results and the ratios."""
+            device: str = "cpu", log: Callable[[str], Any] = print) -> Dict[str, Any]:
+    """Run every measurement; returns the raw results and the ratios. ``device`` is
+    that of the per-epoch measurements (the full runs stay on the CPU)."""
     rows: Dict[str, List[Dict[str, Any]]] = {}
 
     def run(name: str, spec: Dict[str, Any]) -> None:
-        spec = {"threads": threads, "cnn_samples": cnn_samples, **spec}
+        spec = {"threads": threads, "cnn_samples": cnn_samples, "device": device, **spec}
         result = _in_fresh_process(_job, spec)
         rows.setdefault(name, []).append(result)
         log(f"{name}: epoch {result['epoch_cost']:.3f} s, peak RSS {result['peak_rss_mb']:.0f} MB")
@@ -364,17 +378,19 @@ def main(argv: Optional[Sequence[str]] = None, prog: str = "python -m benchmarks
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--seeds", default="0", help="seeds of the full runs, e.g. 0,1")
     parser.add_argument("--skip-full-run", action="store_true")
+    parser.add_argument("--device", default="cpu", help="device of the per-epoch measurements")
     parser.add_argument("--output", default="benchmarks/results/speed")
     args = parser.parse_args(argv)
     command = f"{prog} " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:]))
     measured = measure(threads=args.threads, epochs=args.epochs, repeats=args.repeats,
                        cnn_samples=args.cnn_samples, cnn_epochs=args.cnn_epochs,
-                       full_run=not args.skip_full_run,
+                       full_run=not args.skip_full_run, device=args.device,
                        seeds=[int(s) for s in args.seeds.split(",") if s])
     import torch
 
     context = (f"Machine: {platform.machine()}, {os.cpu_count()} CPUs, torch {torch.__version__}, "
-               f"{args.threads} threads; each measurement in its own process, one at a time.")
+               f"{args.threads} threads, per-epoch measurements on {args.device}; each measurement in "
+               "its own process, one at a time.")
     out = Path(args.output)
     atomic_write_text(out / "speed.md", render(measured, command, context))
     atomic_write_text(out / "speed.json", json.dumps({"command": command, "context": context, **measured},

@@ -1,4 +1,5 @@
-"""NISPA (this library's strategy) and ``nispa_original`` (the official code's choices).
+"""NISPA (this library's strategy), ``nispa_original`` (the official code's choices) and
+``nispa_fast`` (the ``fast`` preset's schedule).
 
 NISPA trains a sparse network (:class:`~avalanche_nispa.models.NISPAMLP` or
 :class:`~avalanche_nispa.models.NISPACNN` at ``density``) in phases until its stop
@@ -134,6 +135,14 @@ class NISPAEntry(StrategyEntry):
         return details
 
 
+def _variant_of_nispa(name: str, overrides: Mapping[str, Mapping[str, Any]], n_classes: int,
+                      **changes: Any) -> Hyperparameters:
+    """The benchmark's NISPA settings with ``changes``, then the benchmark's overrides of
+    the variant ``name``."""
+    nispa = NISPAEntry().params_for(overrides, n_classes)
+    return nispa.updated(**changes).updated(**overrides.get(name, {}))
+
+
 class NISPAOriginalEntry(NISPAEntry):
     """The benchmark's NISPA settings with the official code's choices."""
 
@@ -145,9 +154,26 @@ class NISPAOriginalEntry(NISPAEntry):
     def params_for(
         self, overrides: Mapping[str, Mapping[str, Any]], n_classes: int
     ) -> Hyperparameters:
-        nispa = NISPAEntry().params_for(overrides, n_classes)
-        original = nispa.updated(mode="original", num_classes=n_classes)
-        return original.updated(**overrides.get(self.name, {}))
+        return _variant_of_nispa(self.name, overrides, n_classes,
+                                 mode="original", num_classes=n_classes)
 
 
-ENTRIES = (NISPAEntry(), NISPAOriginalEntry())
+class NISPAFastEntry(NISPAEntry):
+    """The benchmark's NISPA settings under the ``fast`` preset's schedule
+    (``NISPAConfig.preset("fast")``: shorter phases, a steeper τ)."""
+
+    name = "nispa_fast"
+    order = 12
+    demo = False
+    density_sweep = False
+
+    def params_for(
+        self, overrides: Mapping[str, Mapping[str, Any]], n_classes: int
+    ) -> Hyperparameters:
+        fast = NISPAConfig.preset("fast")
+        return _variant_of_nispa(self.name, overrides, n_classes, **{
+            key: getattr(fast, key) for key in ("phase_epochs", "tau_schedule", "tau_param",
+                                                "max_phases")})
+
+
+ENTRIES = (NISPAEntry(), NISPAOriginalEntry(), NISPAFastEntry())
