@@ -227,7 +227,8 @@ def permuted_mnist(
     )
 
 
-def ef_mnist(*, root: Optional[PathLike] = None, download: bool = False) -> NCScenario:
+def ef_mnist(*, root: Optional[PathLike] = None, download: bool = False,
+             return_task_id: bool = True) -> NCScenario:
     """EF-MNIST: EMNIST (balanced) followed by Fashion-MNIST, 57 classes.
 
     As in the official code: Fashion-MNIST labels are shifted by 47, classes are
@@ -239,6 +240,9 @@ def ef_mnist(*, root: Optional[PathLike] = None, download: bool = False) -> NCSc
         root: a place holding *both* data sets, or None to resolve each one
             separately (``NISPA_EMNIST_DIR``, ``NISPA_FASHION_MNIST_DIR``, ...).
         download: allow torchvision downloads if no local copy is found.
+        return_task_id: task label ``i`` for experience ``i`` (task-incremental,
+            NISPA); ``False`` gives every experience task label 0, the
+            class-incremental stream of NISPA-Replay (replay spec §8).
     """
     from torchvision.datasets import EMNIST, FashionMNIST
 
@@ -258,7 +262,7 @@ def ef_mnist(*, root: Optional[PathLike] = None, download: bool = False) -> NCSc
         both(True),
         both(False),
         len(EF_MNIST_CLASSES_PER_TASK),
-        task_labels=True,
+        task_labels=return_task_id,
         shuffle=False,
         fixed_class_order=list(range(n_classes)),
         per_exp_classes=dict(enumerate(EF_MNIST_CLASSES_PER_TASK)),
@@ -266,12 +270,15 @@ def ef_mnist(*, root: Optional[PathLike] = None, download: bool = False) -> NCSc
 
 
 def split_cifar10(
-    *, root: Optional[PathLike] = None, download: bool = False
+    *, root: Optional[PathLike] = None, download: bool = False, return_task_id: bool = True
 ) -> NCScenario:
-    """Split CIFAR-10: 5 tasks of 2 classes, {0,1} ... {8,9}; normalised only."""
+    """Split CIFAR-10: 5 tasks of 2 classes, {0,1} ... {8,9}; normalised only.
+
+    ``return_task_id=False`` gives every experience task label 0 (class-incremental).
+    """
     return SplitCIFAR10(
         5,
-        return_task_id=True,
+        return_task_id=return_task_id,
         fixed_class_order=list(range(10)),
         train_transform=_normalised(CIFAR10_MEAN, CIFAR10_STD),
         eval_transform=_normalised(CIFAR10_MEAN, CIFAR10_STD),
@@ -280,12 +287,15 @@ def split_cifar10(
 
 
 def split_cifar100(
-    *, root: Optional[PathLike] = None, download: bool = False
+    *, root: Optional[PathLike] = None, download: bool = False, return_task_id: bool = True
 ) -> NCScenario:
-    """Split CIFAR-100: 20 tasks of 5 classes in id order; normalised only."""
+    """Split CIFAR-100: 20 tasks of 5 classes in id order; normalised only.
+
+    ``return_task_id=False`` gives every experience task label 0 (class-incremental).
+    """
     return SplitCIFAR100(
         20,
-        return_task_id=True,
+        return_task_id=return_task_id,
         fixed_class_order=list(range(100)),
         train_transform=_normalised(CIFAR100_MEAN, CIFAR100_STD),
         eval_transform=_normalised(CIFAR100_MEAN, CIFAR100_STD),

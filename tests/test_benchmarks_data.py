@@ -301,3 +301,59 @@ def test_split_cifar_without_data_says_how_to_get_it():
     assert (
         "cifar-10-batches-py/data_batch_1" in message and "NISPA_CIFAR10_DIR" in message
     )
+
+
+# --------------------------------------------------------------------------- #
+# The class-incremental forms of EF-MNIST and Split CIFAR-10, trained by NISPA-Replay
+
+
+def _replay_on(stream, model, mem_size, quiet_evaluator):
+    from avalanche_nispa import NISPAReplay
+
+    strategy = NISPAReplay(model=model, optimizer=torch.optim.SGD(model.parameters(), lr=0.05),
+                           mem_size=mem_size, train_mb_size=16, eval_mb_size=64, phase_epochs=1,
+                           max_phases=3, evaluator=quiet_evaluator())
+    for experience in stream.train_stream[:2]:
+        strategy.train(experience)
+    results = strategy.eval(stream.test_stream[:2])
+    assert {"Top1_Acc_Exp/eval_phase/test_stream/Task000/Exp000",
+            "Top1_Acc_Exp/eval_phase/test_stream/Task000/Exp001"} <= set(results)
+    return strategy
+
+
+def test_class_incremental_ef_mnist_trains_nispa_replay(tmp_path, write_idx_dir, quiet_evaluator):
+    """EF-MNIST with ``return_task_id=False``: one task label, the same 10/13/13/11/10
+    classes, one shared 57-unit output layer; the memory balances the 23 seen classes."""
+    from avalanche_nispa.models import NISPAMLP
+
+    write_idx_dir(tmp_path / "EMNIST" / "raw", kind="emnist", n_classes=47, per_class=4, gz=False)
+    write_idx_dir(tmp_path / "FashionMNIST" / "raw", n_classes=10, per_class=4, gz=False)
+    bm = ef_mnist(root=tmp_path, return_task_id=False)
+    assert [t for t, _ in stream_summary(bm.train_stream)] == [[0]] * 5
+    assert [len(c) for _, c in stream_summary(bm.train_stream)] == [10, 13, 13, 11, 10]
+    torch.manual_seed(0)
+    model = NISPAMLP(784, (32, 32), density=0.3, num_classes=57, class_incremental=True)
+    strategy = _replay_on(bm, model, 46, quiet_evaluator)
+    memory = strategy.replay_plugin.memory
+    assert memory.classes == list(range(23)) and memory.per_class() == 2 and len(memory) == 46
+
+
+@pytest.mark.usefixtures("skip_cifar_checksums")
+def test_class_incremental_split_cifar10_trains_nispa_replay_on_the_cnn(tmp_path, quiet_evaluator):
+    """Split CIFAR-10 with ``return_task_id=False`` under the paper CNN with one shared
+    output layer; the task-incremental NISPA refuses the same stream, naming NISPA-Replay."""
+    from avalanche_nispa import NISPA
+    from avalanche_nispa.models import NISPACNN
+
+    bm = split_cifar10(root=_write_cifar(tmp_path, 10, per_class=4), return_task_id=False)
+    assert stream_summary(bm.train_stream) == [([0], [2 * i, 2 * i + 1]) for i in range(5)]
+    torch.manual_seed(0)
+    model = NISPACNN(num_classes=10, density=0.5, channels=(8, 8, 8, 8), fc_size=16,
+                     class_incremental=True)
+    strategy = _replay_on(bm, model, 20, quiet_evaluator)
+    assert strategy.replay_plugin.memory.classes == [0, 1, 2, 3]
+    task_model = NISPACNN(density=0.5, channels=(8, 8, 8, 8), fc_size=16)
+    nispa = NISPA(model=task_model, optimizer=torch.optim.Adam(task_model.parameters()),
+                  train_mb_size=16, evaluator=quiet_evaluator())
+    with pytest.raises(ValueError, match="NISPAReplay"):
+        nispa.train(bm.train_stream[0])
