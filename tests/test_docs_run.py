@@ -60,6 +60,10 @@ NOT_RUN: Dict[str, str] = {
     "--executor ray --ray-address auto --data-root /shared/data/mnist": "needs a Ray cluster",
     ".venv/bin/python -m benchmarks.compare --benchmark split_cifar10 --strategies all --executor ray "
     "--device cuda --gpus-per-run 1 --cpus-per-run 2": "needs GPUs and CIFAR-10",
+    **{f".venv/bin/python -m benchmarks.compare --benchmark {b} --strategies nispa_replay,naive,replay,"
+       "er_ace,der,gdumb,icarl,lwf,ewc,agem,cumulative,joint --tune --budgets as:nispa_replay,full "
+       f"--threads 1 --results-dir benchmarks/results/{b}": _HARNESS
+       for b in ("split_mnist_cil", "split_fmnist_cil")},
     "bash scripts/gpu_check.sh": _BUILDS_VENV + "the GPU checks (tests/test_gpu_check.py runs it)",
     "ray start --head": "starts a Ray cluster's head node",
     "ray start --address=HEAD:6379": "joins a Ray cluster (HEAD is its head node)",

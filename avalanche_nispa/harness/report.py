@@ -184,8 +184,9 @@ def markdown_table(rows: Sequence[dict[str, Any]]) -> str:
 
 
 _EXPLANATION = """\
-- Avg acc: mean task-incremental test accuracy over all experiences after the
-  last one (the last row of the accuracy matrix).
+- Avg acc: test accuracy after the last experience, the unweighted mean over
+  experiences (the last row of the accuracy matrix). Task-incremental: each
+  experience scored with its task label; class-incremental: over all outputs.
 - Forgetting / BWT: Avalanche's `StreamForgetting` / `StreamBWT` after the last
   experience: mean over earlier experiences of (accuracy just after training
   it − final accuracy), and its negative. Not defined for Joint training.
