@@ -7,10 +7,10 @@ experience (it may be trained by another strategy), with the same functions.
 """
 from __future__ import annotations
 
-from typing import Any, Iterable, List, Set
+from typing import Any, Dict, Iterable, List, Set
 
 __all__ = ["experience_name", "task_labels_of", "task_label_of", "classes_of",
-           "check_known_classes"]
+           "check_known_classes", "check_disjoint_classes"]
 
 
 def experience_name(experience: Any) -> str:
@@ -62,6 +62,20 @@ def classes_of(experience: Any) -> List[int]:
             )
         listed = uniques
     return sorted(int(c) for c in listed)
+
+
+def check_disjoint_classes(experience: Any, task: int, classes: Iterable[int],
+                           trained: Dict[int, Set[int]]) -> None:
+    """On a shared output layer a new task may not bring a class another task owns: that
+    class's row is frozen with the task that trained it."""
+    for other, owned in sorted(trained.items()):
+        shared = sorted(set(int(c) for c in classes) & owned)
+        if shared and other != task:
+            raise ValueError(
+                f"{experience_name(experience)}: task label {task} brings classes {shared}, "
+                f"which task {other} already trained on the shared output layer "
+                "(shared_head=True needs disjoint class ids, e.g. not Permuted MNIST); "
+                "build the model without shared_head to give every task its own head")
 
 
 def check_known_classes(experience: Any, task: int, classes: Iterable[int],

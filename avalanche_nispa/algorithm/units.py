@@ -54,7 +54,7 @@ def unit_state_summary(model: "SparseMultiTaskNet", task_label: Optional[int] = 
     rows = []
     named = list(model.named_hidden_layers())
     named += [(f"heads.{t}", h) for t, h in model.heads.items()
-              if task_label is None or t == str(task_label)]
+              if task_label is None or t == model.head_key(task_label)]
     for name, layer in named:
         state = layer.unit_state
         rows.append({

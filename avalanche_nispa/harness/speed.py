@@ -77,8 +77,7 @@ def _synthetic_cifar(n_train: int):
 
 
 class _EpochTimer:
-    """Wall time of every training epoch (before_training_epoch → after_training_epoch);
-    on a GPU, up to the end of the epoch's queued work."""
+    """Wall time of every training epoch (before_training_epoch → after_training_epoch)."""
 
     def __init__(self) -> None:
         self.epochs: List[float] = []
@@ -88,7 +87,7 @@ class _EpochTimer:
     def _wait(strategy) -> None:
         import torch
 
-        if torch.device(strategy.device).type == "cuda":
+        if torch.device(strategy.device).type == "cuda":  # queued kernels count
             torch.cuda.synchronize(strategy.device)
 
     def before_training_epoch(self, strategy, **kwargs) -> None:

@@ -28,6 +28,7 @@ from avalanche.models import MultiTaskModule
 
 from ..algorithm.links import LayerLink
 from ..experiences import (
+    check_disjoint_classes,
     check_known_classes,
     classes_of,
     experience_name,
@@ -63,6 +64,17 @@ class TaskHead(MaskedLinear):
         self.unit_state.fill_(STABLE)
 
 
+class _TaskClasses(nn.Module):
+    """The class ids of one task on a shared output layer (a buffer: checkpoints hold it)."""
+
+    classes: Tensor
+
+    def __init__(self, classes: Sequence[int], device=None) -> None:
+        super().__init__()
+        self.register_buffer("classes", torch.as_tensor(list(classes), dtype=torch.long,
+                                                        device=device))
+
+
 class SparseMultiTaskNet(MultiTaskModule):
     """A feed-forward body of masked layers plus one :class:`TaskHead` per task.
 
@@ -91,6 +103,13 @@ class SparseMultiTaskNet(MultiTaskModule):
         (no masking), the units of classes seen in training are stable (connections
         from plastic units into them are dropped) and those of unseen classes plastic
         (regrown connections go there). Needs ``num_classes``; task labels are ignored.
+    :param shared_head: task-incremental with the official code's single output layer
+        (spec §2.7) instead of a head per task: one sparse layer of ``num_classes``
+        units whose rows of classes not trained yet are plastic and receive regrown
+        connections; each task's logits are its own classes' rows (the others hold
+        ``masked_logit_value``), and its rows turn stable when it starts and are frozen
+        when it ends. Needs ``num_classes`` and tasks with disjoint class ids (not
+        Permuted MNIST, whose tasks share ids 0-9).
     """
 
     def __init__(
@@ -105,6 +124,7 @@ class SparseMultiTaskNet(MultiTaskModule):
         head_weight_init: HeadWeightInit = "fan_out",
         masked_logit_value: float = CLEAN_MASKED_LOGIT,
         class_incremental: bool = False,
+        shared_head: bool = False,
     ) -> None:
         super().__init__()
         check_density(density)
@@ -114,6 +134,10 @@ class SparseMultiTaskNet(MultiTaskModule):
             raise ValueError(
                 "a class-incremental network needs num_classes, the width of its one shared "
                 "output layer (e.g. num_classes=10 for Split MNIST)")
+        if shared_head and num_classes is None:
+            raise ValueError(
+                "shared_head=True needs num_classes, the width of the one output layer of "
+                "every task (e.g. num_classes=10 for Split MNIST)")
         if head_bias_init not in ("default", "zero", "default_then_zero"):
             raise ValueError("head_bias_init must be 'default', 'zero' or 'default_then_zero', "
                              f"got {head_bias_init!r}")
@@ -145,7 +169,11 @@ class SparseMultiTaskNet(MultiTaskModule):
         self._guarded_inputs = frozenset(self._body_masked_index[1:])
         self._head_classes_end = 0  # largest class id of any head + 1, kept by _new_head
         self.class_incremental = bool(class_incremental)
-        if self.class_incremental:
+        #: one output layer for every experience (class-incremental, or ``shared_head``)
+        self.shared_head = self.class_incremental or bool(shared_head)
+        #: with a task-incremental shared head, the classes of each task trained
+        self.task_classes = nn.ModuleDict()
+        if self.shared_head:
             self.heads[SHARED_HEAD] = self._new_head(range(int(num_classes)))
             self.heads[SHARED_HEAD].unit_state.fill_(PLASTIC)  # no class seen yet
 
@@ -232,11 +260,13 @@ class SparseMultiTaskNet(MultiTaskModule):
         if self.class_incremental:
             head = self.heads[SHARED_HEAD]
             return {0: set((head.unit_state == STABLE).nonzero().squeeze(1).tolist())}
+        if self.shared_head:
+            return {int(t): set(c.classes.tolist()) for t, c in self.task_classes.items()}
         return {int(t): set(h.classes.tolist()) for t, h in self.heads.items()}
 
     def head_key(self, task_label: Optional[int]) -> Optional[str]:
         """The key in ``heads`` of the head that serves ``task_label``."""
-        if self.class_incremental:
+        if self.shared_head:
             return SHARED_HEAD
         return None if task_label is None else str(task_label)
 
@@ -247,6 +277,11 @@ class SparseMultiTaskNet(MultiTaskModule):
         out = fill.expand(features.shape[0], self.output_width())
         key = self.head_key(task_label)
         head = self.heads[key] if key in self.heads else None
+        if self.shared_head and not self.class_incremental:
+            own = self.task_classes[str(task_label)] if str(task_label) in self.task_classes else None
+            if own is None:
+                return torch.zeros_like(out)  # a task never trained
+            return out.index_copy(1, own.classes, head(features).index_select(1, own.classes))
         if head is None:
             # A task never trained: no head yet, every class equally (un)likely.
             return torch.zeros_like(out)
@@ -270,7 +305,8 @@ class SparseMultiTaskNet(MultiTaskModule):
         features = self.features(x)
         labels = torch.as_tensor(task_labels, device=features.device).reshape(-1, 1)
         out = features.new_zeros(x.shape[0], self.output_width())
-        for key in self.heads:
+        tasks = self.task_classes if self.shared_head and not self.class_incremental else self.heads
+        for key in tasks:
             out = torch.where(labels == int(key), self.task_logits(features, int(key)), out)
         return out
 
@@ -286,12 +322,19 @@ class SparseMultiTaskNet(MultiTaskModule):
         if not self.training:
             return
         self.known_train_tasks_labels = self.known_train_tasks_labels.union(task_labels)
-        if self.class_incremental:
-            head = self.heads[SHARED_HEAD]
-            head.unit_state[torch.as_tensor(classes, device=head.unit_state.device)] = STABLE
-            return
         task = task_label_of(experience)
         key = str(task)
+        if self.shared_head:
+            head = self.heads[SHARED_HEAD]
+            if not self.class_incremental:
+                if key in self.task_classes:
+                    check_known_classes(experience, task, classes,
+                                        set(self.task_classes[key].classes.tolist()))
+                    return
+                check_disjoint_classes(experience, task, classes, self.trained_classes())
+                self.task_classes[key] = _TaskClasses(classes, device=head.unit_state.device)
+            head.unit_state[torch.as_tensor(classes, device=head.unit_state.device)] = STABLE
+            return
         if key in self.heads:
             check_known_classes(experience, task, classes, set(self.heads[key].classes.tolist()))
             return
@@ -325,6 +368,12 @@ class SparseMultiTaskNet(MultiTaskModule):
         """Create the heads a saved state has and this network lacks, then load."""
         prefix = "heads."
         for key, value in state_dict.items():
+            if key.startswith("task_classes.") and key.endswith(".classes"):
+                task = key[len("task_classes."):-len(".classes")]
+                if task not in self.task_classes:
+                    self.task_classes[task] = _TaskClasses(
+                        value.tolist(), device=_first_parameter(self.body).device)
+                    self.known_train_tasks_labels.add(int(task))
             if key.startswith(prefix) and key.endswith(".classes"):
                 task = key[len(prefix):-len(".classes")]
                 if task not in self.heads:

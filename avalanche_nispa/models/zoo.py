@@ -21,7 +21,8 @@ class NISPAMLP(SparseMultiTaskNet):
     biases PyTorch's default uniform, then masked without rescaling.
 
     ``class_incremental=True`` (with ``num_classes``) gives one shared output layer for
-    NISPA-Replay instead of a head per task (see :class:`SparseMultiTaskNet`).
+    NISPA-Replay instead of a head per task; ``shared_head=True`` (with ``num_classes``)
+    the official code's single task-masked output layer for NISPA (see :class:`SparseMultiTaskNet`).
     """
 
     def __init__(
@@ -34,6 +35,7 @@ class NISPAMLP(SparseMultiTaskNet):
         mask_init: MaskInit = "bernoulli",
         masked_logit_value: float = CLEAN_MASKED_LOGIT,
         class_incremental: bool = False,
+        shared_head: bool = False,
     ) -> None:
         if not hidden_sizes:
             raise ValueError("hidden_sizes must name at least one hidden layer")
@@ -51,6 +53,7 @@ class NISPAMLP(SparseMultiTaskNet):
             nn.Sequential(*layers), width, density=density, mask_init=mask_init,
             num_classes=num_classes, head_bias_init="default",
             masked_logit_value=masked_logit_value, class_incremental=class_incremental,
+            shared_head=shared_head,
         )
         self.input_size = int(input_size)
 
@@ -63,7 +66,8 @@ class NISPACNN(SparseMultiTaskNet):
     and zero biases, then masked (a conv connection is a whole 3×3 kernel).
 
     ``class_incremental=True`` (with ``num_classes``) gives one shared output layer for
-    NISPA-Replay instead of a head per task (see :class:`SparseMultiTaskNet`).
+    NISPA-Replay instead of a head per task; ``shared_head=True`` (with ``num_classes``)
+    the official code's single task-masked output layer for NISPA (see :class:`SparseMultiTaskNet`).
     """
 
     def __init__(
@@ -79,6 +83,7 @@ class NISPACNN(SparseMultiTaskNet):
         mask_init: MaskInit = "bernoulli",
         masked_logit_value: float = CLEAN_MASKED_LOGIT,
         class_incremental: bool = False,
+        shared_head: bool = False,
     ) -> None:
         if input_size % 4 != 0:
             raise ValueError(f"input_size must be divisible by 4 (two 2x2 poolings), got {input_size}")
@@ -111,6 +116,7 @@ class NISPACNN(SparseMultiTaskNet):
             body, int(fc_size), density=density, mask_init=mask_init,
             num_classes=num_classes, head_bias_init="zero", head_weight_init="fan_in_then_fan_out",
             masked_logit_value=masked_logit_value, class_incremental=class_incremental,
+            shared_head=shared_head,
         )
         self.in_channels = int(in_channels)
         self.input_size = int(input_size)

@@ -49,7 +49,7 @@ class UnitStateReporter(NISPAPlugin):
             return
         model = require_sparse_net(strategy.model, type(self).__name__)
         task = current_task_label(strategy)
-        current_head = None if task is None else f"heads.{task}"
+        current_head = None if task is None else f"heads.{model.head_key(task)}"
         x = strategy.clock.train_exp_counter + 1
 
         def publish(name: str, value: float) -> None:

@@ -13,6 +13,7 @@ import torch
 from torch.nn import Module
 
 from ..experiences import (
+    check_disjoint_classes,
     check_known_classes,
     classes_of,
     experience_name,
@@ -131,6 +132,8 @@ def check_experience(strategy: Any, experience: Any, seen: Dict[int, Set[int]]) 
         _check_memory_size(strategy, experience, set(classes) | seen.get(task, set()))
     elif task in seen:
         check_known_classes(experience, task, classes, seen[task])
+    elif strategy.model.shared_head:
+        check_disjoint_classes(experience, task, classes, seen)
     seen.setdefault(task, set()).update(classes)
     with preserved_rng():
         _check_input_shape(strategy.model, experience, strategy.device)

@@ -48,6 +48,8 @@ class NISPAParams(Hyperparameters):
     num_classes: Optional[int] = None  # let NISPAMLP choose its output layout
     cache_data: bool = True  # the builders' transforms are deterministic (spec §4: no augmentation)
     dense_first_conv: Optional[bool] = omitted_when_none()  # CNN only (spec §3: skip_first)
+    # the official single task-masked output layer (issue 14 §5), sized to the benchmark
+    shared_head: Optional[bool] = omitted_when_none()
     # beyond the paper (issue 15), NISPAConfig's defaults while None (stored only when set)
     growth_rule: Optional[str] = omitted_when_none()  # "random" (paper), "rigl", "ch3l3", ...
     growth_gradient_batches: Optional[int] = omitted_when_none()  # gradient rules only
@@ -57,7 +59,7 @@ class NISPAParams(Hyperparameters):
 
 
 #: NISPA's settings that go to the model rather than to the strategy.
-_MODEL_KEYS = ("density", "num_classes", "dense_first_conv")
+_MODEL_KEYS = ("density", "num_classes", "dense_first_conv", "shared_head")
 
 
 def _mlp(backbone: Backbone, model_kwargs: dict[str, Any]) -> nn.Module:
@@ -101,6 +103,8 @@ class NISPAEntry(StrategyEntry):
         params = type(self.defaults).from_dict(hp).as_dict()
         model_kwargs = {key: params.pop(key) for key in _MODEL_KEYS if key in params}
         model_kwargs.update(self.model_options(n_classes))
+        if model_kwargs.get("shared_head") and model_kwargs.get("num_classes") is None:
+            model_kwargs["num_classes"] = n_classes  # one output unit per class of the stream
         for key in Training.keys():
             params.pop(key, None)  # the training budget is in kwargs and the optimizer
         model = _MODELS[backbone.kind](backbone, model_kwargs)
