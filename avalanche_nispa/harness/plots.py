@@ -32,6 +32,16 @@ __all__ = [
 _STATE_COLOURS = {"stable": "#1b6ca8", "candidate": "#f2a541", "plastic": "#c8d3dc"}
 
 
+def _styles(n: int) -> list[dict[str, Any]]:
+    """``n`` distinguishable line styles: tab10's colours up to 10 lines, tab20's up to
+    20, then dashed lines in the same colours (the default cycle repeats after 10)."""
+    from matplotlib import colormaps
+
+    palette = colormaps["tab10" if n <= 10 else "tab20"].colors
+    return [{"color": palette[i % len(palette)], "linestyle": "-" if i < len(palette) else "--"}
+            for i in range(n)]
+
+
 def _save(fig: Figure, path: Path) -> None:
     """Write ``fig`` as a PNG atomically: a reader never sees half an image."""
     atomic_write(path, lambda handle: fig.savefig(handle, format="png", dpi=120))
@@ -82,12 +92,12 @@ def plot_accuracy_vs_parameters(rows: Sequence[dict[str, Any]], path: Path) -> P
     Rows of one strategy at several sizes (``--budgets``: ``ewc@16k``, ``ewc@32k``,
     ``ewc``) are one line, labelled once with the strategy's row name.
     """
-    fig = Figure(figsize=(6.4, 4.4), layout="constrained")
+    fig = Figure(figsize=(8.0, 4.4), layout="constrained")  # room for the legend
     ax = fig.subplots()
     lines: dict[str, list[dict[str, Any]]] = {}
     for row in rows:
         lines.setdefault(row["label"].split("@")[0], []).append(row)
-    for name, members in lines.items():
+    for (name, members), style in zip(lines.items(), _styles(len(lines))):
         members = sorted(members, key=lambda r: r["active_mean"])
         xs = [r["active_mean"] for r in members]
         ys = [100.0 * r["final_accuracy_mean"] for r in members]
@@ -95,13 +105,16 @@ def plot_accuracy_vs_parameters(rows: Sequence[dict[str, Any]], path: Path) -> P
         yerr = [0.0 if math.isnan(r["final_accuracy_std"]) else 100.0 * r["final_accuracy_std"]
                 for r in members]
         marker = getattr(registry.find(members[0]["strategy"]), "plot_marker", "o")
-        ax.errorbar(xs, ys, xerr=xerr, yerr=yerr, fmt=f"{marker}-" if len(members) > 1 else marker,
-                    markersize=8, capsize=3, label=name)
+        single = len(members) == 1  # a sparse strategy's one configured network: on top
+        ax.errorbar(xs, ys, xerr=xerr, yerr=yerr, fmt=marker if single else f"{marker}-",
+                    markersize=11 if single else 7, capsize=3, label=name,
+                    markeredgecolor="black" if single else style["color"],
+                    zorder=3 if single else 2, **style)
         if len(members) == 1:
             ax.annotate(name, (xs[0], ys[0]), textcoords="offset points", xytext=(5, 4),
                         fontsize=8)
     if any(len(members) > 1 for members in lines.values()):
-        ax.legend(fontsize=7, loc="best")
+        ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
     ax.set_xscale("log")
     return _save_accuracy_plot(
         fig, ax, path, "active parameters (log scale)", "Accuracy against parameter budget"
@@ -111,17 +124,17 @@ def plot_accuracy_vs_parameters(rows: Sequence[dict[str, Any]], path: Path) -> P
 def plot_final_accuracy_per_experience(rows: Sequence[dict[str, Any]], path: Path) -> Path:
     """Each experience's accuracy after the last one, one line per row (the mean
     accuracy matrix's last row): where forgetting or a lack of capacity shows."""
-    fig = Figure(figsize=(6.4, 4.4), layout="constrained")
+    fig = Figure(figsize=(8.0, 4.4), layout="constrained")  # room for the legend
     ax = fig.subplots()
-    for row in rows:
+    for row, style in zip(rows, _styles(len(rows))):
         final = [100.0 * v for v in row["accuracy_matrix_mean"][-1]]
         marker = getattr(registry.find(row["strategy"]), "plot_marker", "o")
-        ax.plot(range(len(final)), final, marker=marker, label=row["label"])
+        ax.plot(range(len(final)), final, marker=marker, label=row["label"], **style)
     ax.set_xlabel("experience")
     ax.set_ylabel("final accuracy (%)")
     ax.set_title("Final accuracy per experience (mean over seeds)")
     ax.grid(True, alpha=0.3)
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
     _save(fig, path)
     return path
 
