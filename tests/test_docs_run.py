@@ -64,6 +64,9 @@ NOT_RUN: Dict[str, str] = {
        "er_ace,der,gdumb,icarl,lwf,ewc,agem,cumulative,joint --tune --budgets as:nispa_replay,full "
        f"--threads 1 --results-dir benchmarks/results/{b}": _HARNESS
        for b in ("split_mnist_cil", "split_fmnist_cil")},
+    **{f".venv/bin/python -m benchmarks.compare --benchmark {b} --strategies nispa,nispa_fast,packnet "
+       f"--tune --threads 1 --results-dir benchmarks/results/{b}_fast": _HARNESS
+       for b in ("split_mnist", "split_fmnist")},
     "bash scripts/gpu_check.sh": _BUILDS_VENV + "the GPU checks (tests/test_gpu_check.py runs it)",
     "ray start --head": "starts a Ray cluster's head node",
     "ray start --address=HEAD:6379": "joins a Ray cluster (HEAD is its head node)",
