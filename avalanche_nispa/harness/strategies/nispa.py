@@ -139,45 +139,44 @@ class NISPAEntry(StrategyEntry):
         return details
 
 
-def _variant_of_nispa(name: str, overrides: Mapping[str, Mapping[str, Any]], n_classes: int,
-                      **changes: Any) -> Hyperparameters:
-    """The benchmark's NISPA settings with ``changes``, then the benchmark's overrides of
-    the variant ``name``."""
-    nispa = NISPAEntry().params_for(overrides, n_classes)
-    return nispa.updated(**changes).updated(**overrides.get(name, {}))
+class _NISPAVariant(NISPAEntry):
+    """The benchmark's NISPA settings with :meth:`changes`, then the benchmark's
+    overrides of the variant itself."""
 
-
-class NISPAOriginalEntry(NISPAEntry):
-    """The benchmark's NISPA settings with the official code's choices."""
-
-    name = "nispa_original"
-    order = 10
     demo = False
     density_sweep = False
+
+    def changes(self, n_classes: int) -> dict[str, Any]:
+        raise NotImplementedError
 
     def params_for(
         self, overrides: Mapping[str, Mapping[str, Any]], n_classes: int
     ) -> Hyperparameters:
-        return _variant_of_nispa(self.name, overrides, n_classes,
-                                 mode="original", num_classes=n_classes)
+        nispa = NISPAEntry().params_for(overrides, n_classes)
+        return nispa.updated(**self.changes(n_classes)).updated(**overrides.get(self.name, {}))
 
 
-class NISPAFastEntry(NISPAEntry):
+class NISPAOriginalEntry(_NISPAVariant):
+    """The benchmark's NISPA settings with the official code's choices."""
+
+    name = "nispa_original"
+    order = 10
+
+    def changes(self, n_classes: int) -> dict[str, Any]:
+        return {"mode": "original", "num_classes": n_classes}
+
+
+class NISPAFastEntry(_NISPAVariant):
     """The benchmark's NISPA settings under the ``fast`` preset's schedule
     (``NISPAConfig.preset("fast")``: shorter phases, a steeper τ)."""
 
     name = "nispa_fast"
     order = 12
-    demo = False
-    density_sweep = False
 
-    def params_for(
-        self, overrides: Mapping[str, Mapping[str, Any]], n_classes: int
-    ) -> Hyperparameters:
+    def changes(self, n_classes: int) -> dict[str, Any]:
         fast = NISPAConfig.preset("fast")
-        return _variant_of_nispa(self.name, overrides, n_classes, **{
-            key: getattr(fast, key) for key in ("phase_epochs", "tau_schedule", "tau_param",
-                                                "max_phases")})
+        return {key: getattr(fast, key)
+                for key in ("phase_epochs", "tau_schedule", "tau_param", "max_phases")}
 
 
 ENTRIES = (NISPAEntry(), NISPAOriginalEntry(), NISPAFastEntry())
