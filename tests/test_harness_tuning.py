@@ -47,7 +47,8 @@ def test_validation_benchmark_is_the_training_data_only(task_labels):
         assert (train_images | held_images) <= _images(source.dataset)
         assert not held_images & test_images
         assert list(train.task_labels) == list(source.task_labels) == list(held.task_labels)
-        assert set(train.classes_in_this_experience) == set(source.classes_in_this_experience)
+        assert train.classes_in_this_experience == sorted(source.classes_in_this_experience)
+        assert held.classes_in_this_experience == train.classes_in_this_experience
     assert split.test_stream.name == "test"
     # Avalanche's iCaRL reads the classic scenario's class order through the experience
     for experience in split.train_stream:
@@ -147,3 +148,14 @@ def test_tune_command_end_to_end(tmp_path, monkeypatch, capsys):
     cli.main(argv)
     assert "0 run(s) done, 2 already finished" in capsys.readouterr().out
     assert check_results_dir(tmp_path / "out", tmp_path) == []
+
+
+def test_multi_head_baseline_tunes_on_the_validation_split(tmp_path, monkeypatch):
+    """Task-incremental baselines use Avalanche's MultiHeadClassifier, which indexes a
+    tensor with the experience's classes: the validation split must give them as a list."""
+    monkeypatch.chdir(tmp_path)
+    cli.main(["--benchmark", "split_digits", "--strategies", "replay", "--tune",
+              "--grid", "replay.lr=default", "--seeds", "1", "--set", "epochs=1",
+              "--results-dir", "out", "--no-plots"])
+    record = json.loads((tmp_path / "out/tuning/runs/replay__seed0.json").read_text())
+    assert record["evaluation"] == "validation" and record["final_accuracy"] > 0.6  # chance: 0.5

@@ -76,11 +76,15 @@ def validation_benchmark(benchmark: Any, fraction: float, seed: int) -> Any:
 
 def _keep_class_order(original: Any, split: Any) -> None:
     """Give ``split`` the class order of ``original``'s classic scenario, and its experiences
-    a ``benchmark``: Avalanche's iCaRL reads ``experience.benchmark.n_classes_per_exp`` and
-    ``classes_order``, which the newer stream API does not carry."""
+    a ``benchmark`` and a class list: Avalanche's iCaRL reads
+    ``experience.benchmark.n_classes_per_exp`` and ``classes_order``, which the newer
+    stream API does not carry, and its multi-head classifier needs a list of classes."""
     for name in ("n_classes_per_exp", "classes_order"):
         if hasattr(original, name):
             setattr(split, name, list(getattr(original, name)))
     for stream in (split.train_stream, split.test_stream):
         for experience in stream:
             experience.benchmark = split
+            # with_classes_timeline stores a set; Avalanche's MultiHeadClassifier indexes
+            # a tensor with it (IndexError), the classic scenarios give a sorted list
+            experience.classes_in_this_experience = sorted(experience.classes_in_this_experience)
