@@ -76,6 +76,12 @@ NOT_RUN: Dict[str, str] = {
     ".venv/bin/python -m benchmarks.compare --benchmark permuted_mnist_10k --strategies nispa --tune "
     "--set nispa.unfreeze_below=0.1 --set nispa.unfreeze_bound=0.05 --threads 1 "
     "--results-dir benchmarks/results/permuted_mnist_10k_unfreeze_0.05": _HARNESS,
+    ".venv/bin/python -m benchmarks.compare --benchmark permuted_mnist_10k --strategies nispa,packnet "
+    "--tune --budgets as:nispa,full --set nispa.accuracy_drop_threshold=2.5 --threads 1 "
+    "--results-dir benchmarks/results/permuted_mnist_10k_budgets": _HARNESS,
+    ".venv/bin/python -m benchmarks.compare --benchmark split_mnist --strategies nispa --tune "
+    "--set nispa.shared_head=True --threads 1 "
+    "--results-dir benchmarks/results/split_mnist_shared_head": _HARNESS,
 }
 """README shell lines deliberately not run, with the reason."""
 
