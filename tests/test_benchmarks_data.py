@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import pickle
 from pathlib import Path
@@ -181,6 +182,33 @@ def test_real_permuted_mnist_on_a_budget(real_data):
     assert not torch.equal(x0, x1) and torch.equal(x0.flatten().sort().values, x1.flatten().sort().values)
     with pytest.raises(ValueError, match="train_samples_per_task must be in 1..60000"):
         permuted_mnist(n_experiences=2, train_samples_per_task=0)
+
+
+def test_harness_builds_the_long_permuted_stream(monkeypatch):
+    """permuted_mnist_20x5k asks the builder for 20 tasks of 5,000 training images (the
+    builder's sampling is test_real_permuted_mnist_on_a_budget's), and a configuration
+    whose builder makes another number of experiences is refused."""
+    from types import SimpleNamespace
+
+    from avalanche_nispa import benchmarks as builders
+    from avalanche_nispa.harness.configs import get_config
+    from avalanche_nispa.harness.runner import load_benchmark
+
+    calls = []
+
+    def fake_permuted_mnist(*, n_experiences=10, seed=0, root=None, train_samples_per_task=None):
+        calls.append(dict(n_experiences=n_experiences, seed=seed,
+                          train_samples_per_task=train_samples_per_task))
+        return SimpleNamespace(train_stream=[None] * n_experiences)
+
+    monkeypatch.setattr(builders, "permuted_mnist", fake_permuted_mnist)
+    cfg = get_config("permuted_mnist_20x5k")
+    assert len(load_benchmark(cfg, seed=1).train_stream) == cfg.n_experiences == 20
+    assert calls == [dict(n_experiences=20, seed=1, train_samples_per_task=5_000)]
+    assert cfg.hparams("nispa")["accuracy_drop_threshold"] == 2.5
+    wrong = dataclasses.replace(get_config("permuted_mnist_10k"), n_experiences=20)
+    with pytest.raises(ValueError, match="configured for 20 experiences.*made 10"):
+        load_benchmark(wrong, seed=1)
 
 
 # --------------------------------------------------------------------------- #

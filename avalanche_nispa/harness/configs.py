@@ -269,6 +269,22 @@ BENCHMARKS: dict[str, BenchmarkConfig] = {
             ),
         ),
         _mnist_family(
+            "permuted_mnist_20x5k",
+            "Permuted MNIST, a longer stream: 20 tasks x 10 classes, task-incremental, "
+            "5,000 training images per task (the same ones in every task), "
+            "all 10,000 test images",
+            {**_PERMUTED_OVERRIDES,
+             "nispa": {"accuracy_drop_threshold": 2.5}},  # README: a_f 2.5 on permuted streams
+            n_experiences=20,
+            builder="permuted_mnist",
+            builder_kwargs={"n_experiences": 20, "train_samples_per_task": 5_000},
+            notes=(
+                "20 tasks, where capacity runs out sooner (issue 14 §3): a twelfth of "
+                "MNIST's training images per task, so that a run costs about what one "
+                "of permuted_mnist_10k costs on 2 CPU cores",
+            ),
+        ),
+        _mnist_family(
             "ef_mnist",
             "EF-MNIST: EMNIST-balanced + Fashion-MNIST, 57 classes in 5 tasks "
             "of 10/13/13/11/10 (spec §5)",

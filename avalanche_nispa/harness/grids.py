@@ -55,7 +55,8 @@ _CLASS_INCREMENTAL: Grid = {
 #: By benchmark name; a benchmark not listed has no grids (``--grid`` gives them).
 TUNE_GRIDS: dict[str, Grid] = {
     **{name: _TASK_INCREMENTAL for name in (
-        "split_digits", "split_mnist", "split_fmnist", "permuted_mnist", "permuted_mnist_10k")},
+        "split_digits", "split_mnist", "split_fmnist", "permuted_mnist", "permuted_mnist_10k",
+        "permuted_mnist_20x5k")},
     **{name: _CLASS_INCREMENTAL for name in ("split_mnist_cil", "split_fmnist_cil")},
     # the digits' Replay keeps the shared Adam lr 1e-3 (no replay spec settings there)
     "split_digits_cil": {**_CLASS_INCREMENTAL, "replay": _ADAM_LR},

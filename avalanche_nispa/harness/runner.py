@@ -132,7 +132,14 @@ def load_benchmark(cfg: BenchmarkConfig, seed: int, root: Optional[str] = None) 
         kwargs["seed"] = seed
     if root is not None and "root" in accepted:
         kwargs["root"] = root
-    return builder(**kwargs)
+    benchmark = builder(**kwargs)
+    built = len(benchmark.train_stream)
+    if built != cfg.n_experiences:
+        raise ValueError(
+            f"benchmark {cfg.name!r} is configured for {cfg.n_experiences} experiences but its "
+            f"builder {cfg.builder_name}({kwargs}) made {built}: pass n_experiences in the "
+            "configuration's builder_kwargs")
+    return benchmark
 
 
 def accuracy_row(metrics: dict[str, Any], n_experiences: int) -> list[float]:
