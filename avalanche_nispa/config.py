@@ -15,7 +15,8 @@ from typing import Any, Dict, Literal, Optional, Union
 
 from .algorithm.growth import growth_rule_names, registered_rules
 from .algorithm.rewiring import GrowthInit, RewireAlgorithm, check_rewiring_choices
-from .algorithm.unfreezing import UNFREEZE_IMPORTANCES, UnfreezeImportance
+from .algorithm.unfreezing import (UNFREEZE_IMPORTANCES, UNFREEZE_OUTGOING, UnfreezeImportance,
+                                  UnfreezeOutgoing)
 from .algorithm.schedules import (
     ScheduleName,
     TauSchedule,
@@ -111,15 +112,19 @@ class NISPAConfig:
         of its units releases its least important stable units back to plastic, as
         many as bring it back to the fraction, at most ``unfreeze_bound`` of its units
         (:class:`~avalanche_nispa.plugins.SelectiveUnfreezingPlugin`). Their incoming
-        connections and biases become trainable; every other frozen value stays
-        bit-identical. Old tasks are then no longer protected exactly: forgetting can
-        be above zero.
+        connections and biases become trainable. Old tasks are then no longer
+        protected exactly: forgetting can be above zero.
     :param unfreeze_bound: at most this fraction (in [0, 1]) of a layer's units is
         released per experience (default 0.05).
     :param unfreeze_importance: which stable units are the least important:
         ``"activation"`` (default: a unit's largest share of its layer's activation
         over the experiences it was stable in, measured at the end of each experience
         on its training split, the score NISPA selects by) or ``"random"`` (a control).
+    :param unfreeze_outgoing: a released unit's connections into stable units:
+        ``"drop"`` (default) removes them at the release (old tasks lose the unit's
+        contribution once, then are protected exactly again) and ``"keep"`` leaves them
+        frozen (every other frozen value stays bit-identical, but old tasks see the unit
+        change under every later task).
     """
 
     phase_epochs: int = 5
@@ -147,6 +152,7 @@ class NISPAConfig:
     unfreeze_below: Optional[float] = None
     unfreeze_bound: float = 0.05
     unfreeze_importance: UnfreezeImportance = "activation"
+    unfreeze_outgoing: UnfreezeOutgoing = "drop"
 
     def __post_init__(self) -> None:
         _validate(self)
@@ -319,8 +325,11 @@ def _validate_unfreezing(config: NISPAConfig) -> None:
     if config.unfreeze_importance not in UNFREEZE_IMPORTANCES:
         raise ValueError(f"unfreeze_importance must be one of {UNFREEZE_IMPORTANCES}, got "
                          f"{config.unfreeze_importance!r}")
+    if config.unfreeze_outgoing not in UNFREEZE_OUTGOING:
+        raise ValueError(f"unfreeze_outgoing must be one of {UNFREEZE_OUTGOING}, got "
+                         f"{config.unfreeze_outgoing!r}")
     defaults = {f.name: f.default for f in dataclasses.fields(config)}
-    changed = [name for name in ("unfreeze_bound", "unfreeze_importance")
+    changed = [name for name in ("unfreeze_bound", "unfreeze_importance", "unfreeze_outgoing")
                if getattr(config, name) != defaults[name]]
     if below is None and changed:
         raise ValueError(

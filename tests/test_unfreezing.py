@@ -21,6 +21,7 @@ from avalanche_nispa.algorithm.unfreezing import (
 )
 from avalanche_nispa.models import NISPAMLP
 from avalanche_nispa.plugins import SelectiveUnfreezingPlugin
+from avalanche_nispa.plugins.masking import reinitialise_unfrozen_, units_feeding_stable
 from avalanche_nispa.plugins.reporting import metric_name
 from avalanche_nispa.sparse import CANDIDATE, PLASTIC, STABLE
 
@@ -129,6 +130,8 @@ def test_releasing_thaws_exactly_the_units_incoming_connections_and_biases():
     (dict(unfreeze_below=1.2), r"in \(0, 1\]"),
     (dict(unfreeze_below=0.1, unfreeze_importance="gradient"), "unfreeze_importance must be one of"),
     (dict(unfreeze_bound=0.2), "only act"),  # a bound without unfreezing does nothing
+    (dict(unfreeze_below=0.1, unfreeze_outgoing="freeze"), "unfreeze_outgoing must be one of"),
+    (dict(unfreeze_outgoing="keep"), "only act"),
 ])
 def test_bad_unfreezing_settings_are_refused_before_training(settings, message):
     with pytest.raises(ValueError, match=message):
@@ -158,14 +161,35 @@ def _snapshot(model):
             for name, layer in model.named_modules() if hasattr(layer, "frozen_connections")}
 
 
-def test_after_a_release_every_other_frozen_value_survives_the_next_experience(digits):
+def _sources(model, name, thawed):
+    """Bool mask of the input columns of layer ``name`` fed by a released unit."""
+    names = [n for n, _ in model.named_hidden_layers()]
+    layer = dict(model.named_modules())[name]
+    columns = torch.zeros(layer.in_units, dtype=torch.bool)
+    previous = names[names.index(name) - 1] if name in names and names.index(name) > 0 else (
+        names[-1] if name.startswith("heads.") else None)
+    if previous is not None:
+        columns[thawed.get(previous, [])] = True
+    return columns
+
+
+def _task_outputs(model, x, tasks):
+    model.eval()
+    with torch.no_grad():
+        return [model(x, torch.full((len(x),), t)) for t in tasks]
+
+
+@pytest.mark.parametrize("outgoing", ["drop", "keep"])
+def test_after_a_release_every_other_frozen_value_survives_the_next_experience(digits, outgoing):
     torch.manual_seed(0)
     model = NISPAMLP(64, (32, 32), density=0.3)
     strategy = NISPA(model=model, optimizer=torch.optim.Adam(model.parameters(), lr=0.01),
                      train_mb_size=64, eval_mb_size=512, phase_epochs=1, max_phases=3,
-                     unfreeze_below=0.5, unfreeze_bound=0.25, evaluator=_evaluator())
+                     unfreeze_below=0.5, unfreeze_bound=0.25, unfreeze_outgoing=outgoing,
+                     evaluator=_evaluator())
     plugin = strategy.unfreezing_plugin
-    released_any = False
+    released_any = dropped_any = False
+    x = torch.stack([digits.test_stream[0].dataset[i][0] for i in range(64)]).flatten(1)
     for experience in digits.train_stream:
         before = _snapshot(model)
         strategy.train(experience)
@@ -173,6 +197,8 @@ def test_after_a_release_every_other_frozen_value_survives_the_next_experience(d
         assert last["experience"] == experience.current_experience
         released = dict(zip(last["layers"], last["released"]))
         released_any |= any(released.values())
+        dropped_any |= any(last["dropped_outgoing"])
+        assert outgoing == "drop" or not any(last["dropped_outgoing"])
         modules = dict(model.named_modules())
         thawed = dict(zip(last["layers"], last["units"]))  # rows whose frozen values may change
         for name, (connections, bias, weight, values) in before.items():
@@ -180,6 +206,10 @@ def test_after_a_release_every_other_frozen_value_survives_the_next_experience(d
             rows = torch.zeros_like(bias)
             rows[thawed.get(name, [])] = True
             keep = connections & ~rows[:, None]
+            if outgoing == "drop":  # a released unit's connections into stable units go
+                gone = keep & _sources(model, name, thawed)[None, :]
+                assert not bool(layer.connection_mask[gone].any()), name
+                keep &= ~gone
             assert bool(layer.frozen_connections[keep].all()), name
             assert torch.equal(layer.weight[keep], weight[keep]), name
             assert torch.equal(layer.bias[bias & ~rows], values[bias & ~rows]), name
@@ -187,7 +217,18 @@ def test_after_a_release_every_other_frozen_value_survives_the_next_experience(d
         results = strategy.eval(digits.test_stream)
         for name, count in released.items():  # the metric of this experience
             assert results[metric_name("released", name)] == count
+        # re-initialising the plastic part (as at every experience's end) never changes
+        # a trained task's outputs: with "drop" no plastic unit feeds a stable one, with
+        # "keep" the units that still do are spared
+        tasks = range(experience.current_experience + 1)
+        outputs = _task_outputs(model, x, tasks)
+        spare = units_feeding_stable(model)
+        assert (outgoing == "keep") or not any(bool(m.any()) for m in spare.values())
+        reinitialise_unfrozen_(model, spare)
+        for a, b in zip(outputs, _task_outputs(model, x, tasks)):
+            assert torch.equal(a, b)
     assert released_any, "the test must exercise a release"
+    assert dropped_any == (outgoing == "drop")
     assert all(r >= 0 for h in plugin.history for r in h["released"])
     importance = [t for t in plugin.importance if t is not None]
     assert importance and all(bool((t >= 0).all()) for t in importance)

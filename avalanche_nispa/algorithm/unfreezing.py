@@ -7,10 +7,19 @@ out). Here, at the start of an experience, a hidden layer whose plastic share is
 a threshold releases its least important stable units, as many as bring the share
 back to the threshold and at most a bound per experience. A released unit becomes
 plastic: its incoming connections and its bias are trainable again, it can receive
-grown connections and be selected again. Its *outgoing* connections into stable units
-stay live and frozen, as does every other frozen value, so the old tasks that read
-the unit see it change: forgetting is traded for capacity, limited by choosing units
-of low importance.
+grown connections and be selected again. What happens to its *outgoing* connections
+into stable units is a choice (``UnfreezeOutgoing``):
+
+- ``"drop"`` (default): they are removed when the unit is released, so NISPA's
+  invariant holds again (no plastic unit feeds a stable one). Old tasks lose the
+  unit's contribution once, at the release, and nothing after it: the cost is
+  bounded by choosing units of low importance. The removed connections are not
+  regrown (the layer's density falls by as many).
+- ``"keep"``: they stay live and frozen, as does every other frozen value, so the
+  old tasks that read the unit see it change under every later task: forgetting
+  keeps accumulating. The end-of-experience re-initialisation of plastic weights
+  spares such a unit (:func:`feeds_stable_units`), else the task just trained
+  would lose it too.
 
 Importance is the activation score NISPA selects by: a unit's share of its layer's
 total activation on an experience's training data, kept as its largest share over the
@@ -29,6 +38,11 @@ from ..sparse import PLASTIC, STABLE, MaskedLayer
 __all__ = [
     "UnfreezeImportance",
     "UNFREEZE_IMPORTANCES",
+    "UnfreezeOutgoing",
+    "UNFREEZE_OUTGOING",
+    "outgoing_into_stable",
+    "drop_outgoing_into_stable_",
+    "feeds_stable_units",
     "units_to_release",
     "choose_units_to_release",
     "release_units_",
@@ -38,6 +52,8 @@ __all__ = [
 
 UnfreezeImportance = Literal["activation", "random"]
 UNFREEZE_IMPORTANCES = ("activation", "random")
+UnfreezeOutgoing = Literal["drop", "keep"]
+UNFREEZE_OUTGOING = ("drop", "keep")
 
 
 def units_to_release(unit_state: Tensor, below: float, bound: float) -> int:
@@ -97,3 +113,50 @@ def update_importance(importance: Optional[Tensor], activation: Tensor,
     """The importance after one more experience: the largest share so far."""
     shares = activation_shares(activation.to(unit_state.device), unit_state)
     return shares if importance is None else torch.maximum(importance.to(shares.device), shares)
+
+
+def outgoing_into_stable(consumer: MaskedLayer, sources: Tensor, group: int,
+                         targets: Optional[Tensor] = None) -> Tensor:
+    """Bool ``(out, in)`` mask of ``consumer``'s live connections from the source units
+    ``sources`` (bool, one per unit of the layer before; ``group`` input columns per
+    unit, H*W at a flatten) into its stable units (or into ``targets``, a bool mask of
+    its units)."""
+    columns = sources.to(consumer.connection_mask.device)
+    if group > 1:
+        columns = columns.repeat_interleave(group)
+    rows = consumer.unit_state == STABLE if targets is None else targets
+    return consumer.connection_mask & rows.to(columns.device)[:, None] & columns[None, :]
+
+
+@torch.no_grad()
+def drop_outgoing_into_stable_(consumer: MaskedLayer, sources: Tensor, group: int) -> int:
+    """Remove ``consumer``'s connections from ``sources`` into its stable units, frozen
+    or not (weights to 0). Returns how many were removed."""
+    drop = outgoing_into_stable(consumer, sources, group)
+    count = int(drop.sum())
+    if count:
+        consumer.frozen_connections &= ~drop
+        consumer.set_connection_mask_(consumer.connection_mask & ~drop)
+    return count
+
+
+def feeds_stable_units(consumers, layers) -> list:
+    """For each of ``layers`` (hidden layers in data-flow order; ``consumers[i]`` the
+    ``(layer, group)`` pairs reading layer ``i``), the bool mask of its plastic units
+    from which a path of live connections reaches a stable unit: through a plastic
+    unit of a later layer that itself does. Without selective unfreezing (or with
+    ``"drop"``) there is none, since NISPA drops every plastic-to-stable connection."""
+    masks: list = [None] * len(layers)
+    for i in reversed(range(len(layers))):
+        plastic = layers[i].unit_state == PLASTIC
+        feeding = torch.zeros_like(plastic)
+        for consumer, group in consumers[i]:
+            targets = consumer.unit_state == STABLE
+            if i + 1 < len(layers) and consumer is layers[i + 1]:
+                targets = targets | masks[i + 1]
+            per_column = outgoing_into_stable(consumer, plastic, group, targets).any(dim=0)
+            if group > 1:
+                per_column = per_column.view(-1, group).any(dim=1)
+            feeding |= per_column.to(feeding.device)
+        masks[i] = feeding & plastic
+    return masks

@@ -1,12 +1,13 @@
 """Small helpers shared by the NISPA plugins."""
 from __future__ import annotations
 
-from typing import Iterator, Optional
+from typing import Iterator, List, Optional, Tuple
 
 import torch
 from torch import Tensor
 from ..data_cache import ordered_batches
-from ..models.network import SparseMultiTaskNet
+from ..models.network import SparseMultiTaskNet, _source_group
+from ..sparse import MaskedLayer
 
 __all__ = ["require_sparse_net", "current_task_label", "input_batches", "describe_learning_rate"]
 
@@ -51,3 +52,15 @@ def input_batches(source, batch_size: int, device) -> Iterator[Tensor]:
         return
     for batch in ordered_batches(source, batch_size):
         yield batch[0].to(device, non_blocking=True)
+
+
+def hidden_layer_consumers(model: SparseMultiTaskNet) -> List[List[Tuple[MaskedLayer, int]]]:
+    """For each hidden layer, the layers reading its units, with the input columns per
+    unit: the next hidden layer, or every head (all tasks') after the last one."""
+    hidden = [link for link in model.layer_links(None) if not link.is_head]
+    consumers: List[List[Tuple[MaskedLayer, int]]] = [
+        [(nxt.layer, nxt.source_group or 1)] for nxt in hidden[1:]]
+    last = hidden[-1].layer
+    consumers.append([(head, _source_group(last, head, f"heads.{key}"))
+                      for key, head in model.heads.items()])
+    return consumers

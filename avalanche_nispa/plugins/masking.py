@@ -1,30 +1,56 @@
 """Keeps a sparse network sparse and its frozen entries frozen under any optimizer."""
 from __future__ import annotations
 
-from typing import List, Optional
+from typing import Dict, List, Optional
 
 import torch
 
 
+from ..algorithm.unfreezing import feeds_stable_units
 from ..experiences import experience_name
+from ..models.network import SparseMultiTaskNet
 from ..sparse import MaskedLayer, is_masked_layer
-from ._common import describe_learning_rate
+from ._common import describe_learning_rate, hidden_layer_consumers
 from .ordering import ExperienceEndPlugin
 
 __all__ = ["MaskingPlugin", "reinitialise_unfrozen_"]
 
 
 @torch.no_grad()
-def reinitialise_unfrozen_(model: torch.nn.Module) -> None:
+def reinitialise_unfrozen_(model: torch.nn.Module,
+                           spare: Optional[Dict[int, torch.Tensor]] = None) -> None:
     """Redraw every live, non-frozen weight with ``kaiming_normal_(fan_out, relu)`` and
-    zero every non-frozen bias; frozen values and the connectivity are kept (spec §2.6)."""
+    zero every non-frozen bias; frozen values and the connectivity are kept (spec §2.6).
+
+    ``spare`` maps ``id(layer)`` to a bool mask of units whose incoming weights and bias
+    keep their values (every draw is still made, so the random stream is unchanged)."""
     for layer in model.modules():
         if not is_masked_layer(layer):
             continue
+        rows = None if spare is None else spare.get(id(layer))
+        kept = None
+        if rows is not None and bool(rows.any()):
+            kept = (layer.weight[rows].clone(),
+                    None if layer.bias is None else layer.bias[rows].clone())
         torch.nn.init.kaiming_normal_(layer.weight, mode="fan_out", nonlinearity="relu")
         if layer.bias is not None:
             layer.bias.zero_()
+        if kept is not None:
+            layer.weight[rows] = kept[0]
+            if kept[1] is not None:
+                layer.bias[rows] = kept[1]
         layer.enforce_masks_()
+
+
+def units_feeding_stable(model: torch.nn.Module) -> Optional[Dict[int, torch.Tensor]]:
+    """Plastic units of a NISPA network that still feed a stable unit (only after
+    selective unfreezing with ``outgoing="keep"``), by ``id(layer)``; None for other
+    models."""
+    if not isinstance(model, SparseMultiTaskNet):
+        return None
+    hidden = model.hidden_layers()
+    masks = feeds_stable_units(hidden_layer_consumers(model), hidden)
+    return {id(layer): mask for layer, mask in zip(hidden, masks)}
 
 
 class MaskingPlugin(ExperienceEndPlugin):
@@ -101,4 +127,4 @@ class MaskingPlugin(ExperienceEndPlugin):
 
     def end_experience(self, strategy) -> None:
         if self.reinit_after_experience:
-            reinitialise_unfrozen_(strategy.model)
+            reinitialise_unfrozen_(strategy.model, units_feeding_stable(strategy.model))

@@ -10,15 +10,18 @@ from torch import Tensor
 from ..algorithm.selection import mean_activations
 from ..algorithm.unfreezing import (
     UNFREEZE_IMPORTANCES,
+    UNFREEZE_OUTGOING,
     UnfreezeImportance,
+    UnfreezeOutgoing,
     choose_units_to_release,
+    drop_outgoing_into_stable_,
     release_units_,
     units_to_release,
     update_importance,
 )
 from ..experiences import experience_name
 from ..rng import preserved_rng
-from ._common import input_batches, require_sparse_net
+from ._common import hidden_layer_consumers, input_batches, require_sparse_net
 from .ordering import ExperienceEndPlugin
 
 __all__ = ["SelectiveUnfreezingPlugin"]
@@ -31,9 +34,12 @@ class SelectiveUnfreezingPlugin(ExperienceEndPlugin):
     than ``below`` of its units releases its least important stable units, as many as
     bring it back to ``below`` and at most ``bound`` of its units. A released unit is
     plastic again: its incoming connections and bias are trainable, growth can target
-    it and selection can pick it again. Every other frozen weight and bias stays bit
-    for bit, including the released unit's connections into stable units, so old
-    tasks reading it are no longer protected exactly (their forgetting can exceed 0).
+    it and selection can pick it again. With ``outgoing="drop"`` (default) its
+    connections into stable units (of the next layer, or every head) are removed at
+    the release: old tasks lose its contribution once and are protected exactly again
+    afterwards. With ``"keep"`` they stay, frozen, so old tasks reading the unit see it
+    change under every later task. Every other frozen weight and bias stays bit for
+    bit. Either way old tasks' forgetting can exceed 0.
 
     With ``importance="activation"`` a unit's importance is its largest share of its
     layer's stable activation over the experiences it was stable in, measured at the
@@ -43,11 +49,14 @@ class SelectiveUnfreezingPlugin(ExperienceEndPlugin):
     ``generator`` (``None``: the global torch generator).
 
     ``history`` lists, per experience, how many units each hidden layer released
-    (``released``) and which (``units``); checkpoints keep it and the importance.
+    (``released``), which (``units``) and how many of their connections into stable
+    units were removed (``dropped_outgoing``); checkpoints keep it and the importance.
 
     :param below: plastic share in (0, 1] under which a layer releases units.
     :param bound: largest share in [0, 1] of a layer's units released per experience.
     :param importance: ``"activation"`` or ``"random"``.
+    :param outgoing: ``"drop"`` or ``"keep"``: the released units' connections into
+        stable units (see :mod:`avalanche_nispa.algorithm.unfreezing`).
     :param batch_size: batch size of the activation pass (default: the strategy's
         ``eval_mb_size``).
     """
@@ -56,6 +65,7 @@ class SelectiveUnfreezingPlugin(ExperienceEndPlugin):
 
     def __init__(self, below: float, bound: float = 0.05,
                  importance: UnfreezeImportance = "activation", *,
+                 outgoing: UnfreezeOutgoing = "drop",
                  batch_size: Optional[int] = None,
                  generator: Optional[torch.Generator] = None) -> None:
         super().__init__()
@@ -67,7 +77,10 @@ class SelectiveUnfreezingPlugin(ExperienceEndPlugin):
             raise ValueError(f"importance must be one of {UNFREEZE_IMPORTANCES}, got {importance!r}")
         self.below = float(below)
         self.bound = float(bound)
+        if outgoing not in UNFREEZE_OUTGOING:
+            raise ValueError(f"outgoing must be one of {UNFREEZE_OUTGOING}, got {outgoing!r}")
         self.importance_kind: UnfreezeImportance = importance
+        self.outgoing: UnfreezeOutgoing = outgoing
         self.batch_size = batch_size
         self.generator = generator
         self.importance: List[Optional[Tensor]] = []
@@ -77,17 +90,22 @@ class SelectiveUnfreezingPlugin(ExperienceEndPlugin):
     def before_training_exp(self, strategy, **kwargs) -> None:
         super().before_training_exp(strategy, **kwargs)
         model = require_sparse_net(strategy.model, type(self).__name__)
-        names, released, units = [], [], []
+        names, released, units, dropped = [], [], [], []
+        consumers = hidden_layer_consumers(model)
         for i, (name, layer) in enumerate(model.named_hidden_layers()):
             importance = self._importance_of(i, layer)
             count = units_to_release(layer.unit_state, self.below, self.bound)
             chosen = choose_units_to_release(layer.unit_state, importance, count, self.generator)
             released.append(release_units_(layer, chosen) if count else 0)
             units.append(chosen.nonzero().squeeze(1).tolist() if count else [])
+            dropped.append(sum(drop_outgoing_into_stable_(consumer, chosen, group)
+                               for consumer, group in consumers[i])
+                           if count and self.outgoing == "drop" else 0)
             importance[chosen.to(importance.device)] = 0.0
             names.append(name)
         self.history.append({"experience": int(strategy.clock.train_exp_counter),
-                             "layers": names, "released": released, "units": units})
+                             "layers": names, "released": released, "units": units,
+                             "dropped_outgoing": dropped})
 
     @property
     def last_released(self) -> Dict[str, int]:
@@ -125,7 +143,9 @@ class SelectiveUnfreezingPlugin(ExperienceEndPlugin):
             "importance": [None if t is None else t.detach().cpu() for t in self.importance],
             "history": [{"experience": int(h["experience"]), "layers": list(h["layers"]),
                          "released": [int(r) for r in h["released"]],
-                         "units": [[int(u) for u in layer] for layer in h["units"]]}
+                         "units": [[int(u) for u in layer] for layer in h["units"]],
+                         "dropped_outgoing": [int(d) for d in h.get("dropped_outgoing",
+                                                                    [0] * len(h["layers"]))]}
                         for h in self.history],
             "generator": None if self.generator is None else self.generator.get_state(),
         }

@@ -136,7 +136,8 @@ class NISPA(PhaseLoopTemplate):
         if self.config.unfreezing:
             self.unfreezing_plugin = SelectiveUnfreezingPlugin(
                 self.config.unfreeze_below, self.config.unfreeze_bound,
-                self.config.unfreeze_importance, batch_size=eval_mb_size)
+                self.config.unfreeze_importance, outgoing=self.config.unfreeze_outgoing,
+                batch_size=eval_mb_size)
         self.timer = PartTimer()
         self.timings: Dict[str, float] = self.timer.timings
         opening, closing = self.timer.marks("experience_end")

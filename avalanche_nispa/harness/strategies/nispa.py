@@ -56,6 +56,7 @@ class NISPAParams(Hyperparameters):
     unfreeze_below: Optional[float] = omitted_when_none()  # selective unfreezing off while None
     unfreeze_bound: Optional[float] = omitted_when_none()  # share of a layer released per experience
     unfreeze_importance: Optional[str] = omitted_when_none()  # "activation" or "random"
+    unfreeze_outgoing: Optional[str] = omitted_when_none()  # "drop" or "keep"
 
 
 #: NISPA's settings that go to the model rather than to the strategy.
