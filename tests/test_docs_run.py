@@ -71,11 +71,16 @@ NOT_RUN: Dict[str, str] = {
     "ray start --head": "starts a Ray cluster's head node",
     "ray start --address=HEAD:6379": "joins a Ray cluster (HEAD is its head node)",
     ".venv/bin/python -m benchmarks.compare --benchmark permuted_mnist_10k --strategies nispa --tune "
-    "--set nispa.growth_rule=rigl --threads 1 "
-    "--results-dir benchmarks/results/permuted_mnist_10k_growth_rigl": _HARNESS,
+    "--grid nispa.lr=default --set nispa.accuracy_drop_threshold=2.5 --set nispa.growth_rule=rigl "
+    "--seeds 1 --threads 1 --results-dir benchmarks/results/permuted_mnist_10k_growth_rigl": _HARNESS,
     ".venv/bin/python -m benchmarks.compare --benchmark permuted_mnist_10k --strategies nispa --tune "
-    "--set nispa.unfreeze_below=0.1 --set nispa.unfreeze_bound=0.05 --threads 1 "
-    "--results-dir benchmarks/results/permuted_mnist_10k_unfreeze_0.05": _HARNESS,
+    "--grid nispa.lr=default --set nispa.accuracy_drop_threshold=2.5 --set nispa.unfreeze_below=0.5 "
+    "--set nispa.unfreeze_bound=0.05 --seeds 1 --threads 1 "
+    "--results-dir benchmarks/results/permuted_mnist_10k_unfreeze_0.5_0.05": _HARNESS,
+    ".venv/bin/python -m benchmarks.compare --benchmark permuted_mnist_10k --strategies "
+    "nispa,packnet,replay,ewc --tune --budgets 16k,32k,64k,as:nispa,full "
+    "--set nispa.accuracy_drop_threshold=2.5 --seeds 1 --threads 1 "
+    "--results-dir benchmarks/results/permuted_mnist_10k_curve": _HARNESS,
     ".venv/bin/python -m benchmarks.compare --benchmark permuted_mnist_10k --strategies nispa,packnet "
     "--tune --budgets as:nispa,full --set nispa.accuracy_drop_threshold=2.5 --threads 1 "
     "--results-dir benchmarks/results/permuted_mnist_10k_budgets": _HARNESS,
