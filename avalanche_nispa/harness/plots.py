@@ -116,9 +116,26 @@ def plot_accuracy_vs_parameters(rows: Sequence[dict[str, Any]], path: Path) -> P
     if any(len(members) > 1 for members in lines.values()):
         ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
     ax.set_xscale("log")
+    _parameter_ticks(ax, [r["active_mean"] for r in rows])
     return _save_accuracy_plot(
         fig, ax, path, "active parameters (log scale)", "Accuracy against parameter budget"
     )
+
+
+def _parameter_ticks(ax: Any, counts: Sequence[float]) -> None:
+    """Label the log axis at 1-2-5 steps as '16k'-style counts, without minor labels
+    (matplotlib's own minor labels overlap between 2e4 and 5e5)."""
+    from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter
+
+    finite = [c for c in counts if c > 0 and math.isfinite(c)]
+    if not finite:
+        return
+    low, high = min(finite) / 1.5, max(finite) * 1.5
+    steps = [m * 10.0 ** e for e in range(0, 10) for m in (1, 2, 5)]
+    ax.xaxis.set_major_locator(FixedLocator([t for t in steps if low <= t <= high]))
+    ax.xaxis.set_major_formatter(FuncFormatter(
+        lambda x, _: f"{x / 1e6:g}M" if x >= 1e6 else f"{x / 1e3:g}k" if x >= 1e3 else f"{x:g}"))
+    ax.xaxis.set_minor_formatter(NullFormatter())
 
 
 def plot_final_accuracy_per_experience(rows: Sequence[dict[str, Any]], path: Path) -> Path:
