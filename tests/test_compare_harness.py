@@ -336,8 +336,8 @@ def test_every_benchmark_configures_every_strategy(harness):
     configs = harness.configs
     assert set(harness.cli._parser()._option_string_actions["--benchmark"].choices) == {
         "split_digits", "split_mnist", "split_fmnist", "permuted_mnist",
-        "permuted_mnist_10k", "ef_mnist", "split_cifar10", "split_cifar100",
-        "split_digits_cil", "split_mnist_cil", "split_fmnist_cil",
+        "permuted_mnist_10k", "permuted_mnist_20x5k", "ef_mnist", "split_cifar10",
+        "split_cifar100", "split_digits_cil", "split_mnist_cil", "split_fmnist_cil",
     }
     for cfg in configs.BENCHMARKS.values():
         for strategy in configs.STRATEGIES:
@@ -354,6 +354,12 @@ def test_every_benchmark_configures_every_strategy(harness):
     assert all(budget.hparams(s) == full.hparams(s) for s in configs.STRATEGIES)
     plan = harness.planning.RunPlan("nispa", "nispa", 0, full.hparams("nispa"))
     assert plan.fingerprint(full) != plan.fingerprint(budget)
+    # The 20-task stream: twice the tasks, half the images, NISPA's a_f at 2.5.
+    longer = configs.get_config("permuted_mnist_20x5k")
+    assert longer.builder_name == "permuted_mnist"
+    assert longer.builder_kwargs == {"n_experiences": 20, "train_samples_per_task": 5_000}
+    assert longer.hparams("nispa")["accuracy_drop_threshold"] == 2.5
+    assert plan.fingerprint(longer) not in (plan.fingerprint(full), plan.fingerprint(budget))
     assert mnist.hparams("nispa")["lr"] == 0.01 and mnist.hparams("nispa")["batch_size"] == 512
 
 
