@@ -82,6 +82,9 @@ NOT_RUN: Dict[str, str] = {
     "--set nispa.accuracy_drop_threshold=2.5 --seeds 1 --threads 1 "
     "--results-dir benchmarks/results/permuted_mnist_10k_curve": _HARNESS,
     ".venv/bin/python -m benchmarks.compare --benchmark permuted_mnist_10k --strategies nispa,packnet "
+    "--tune --budgets 16k,32k,64k,as:nispa,full --set nispa.accuracy_drop_threshold=2.5 "
+    "--seeds 1,2,3 --threads 1 --results-dir benchmarks/results/permuted_mnist_10k_curve3": _HARNESS,
+    ".venv/bin/python -m benchmarks.compare --benchmark permuted_mnist_10k --strategies nispa,packnet "
     "--tune --budgets as:nispa,full --set nispa.accuracy_drop_threshold=2.5 --threads 1 "
     "--results-dir benchmarks/results/permuted_mnist_10k_budgets": _HARNESS,
     ".venv/bin/python -m benchmarks.compare --benchmark split_mnist --strategies nispa --tune "

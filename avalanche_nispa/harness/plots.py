@@ -106,7 +106,7 @@ def plot_accuracy_vs_parameters(rows: Sequence[dict[str, Any]], path: Path) -> P
                 for r in members]
         marker = getattr(registry.find(members[0]["strategy"]), "plot_marker", "o")
         single = len(members) == 1  # a sparse strategy's one configured network: on top
-        ax.errorbar(xs, ys, xerr=xerr, yerr=yerr, fmt=marker if single else f"{marker}-",
+        ax.errorbar(xs, ys, xerr=xerr, yerr=yerr, fmt=marker,  # the line: style's linestyle
                     markersize=11 if single else 7, capsize=3, label=name,
                     markeredgecolor="black" if single else style["color"],
                     zorder=3 if single else 2, **style)
