@@ -119,7 +119,9 @@ class NISPAConfig:
     :param unfreeze_importance: which stable units are the least important:
         ``"activation"`` (default: a unit's largest share of its layer's activation
         over the experiences it was stable in, measured at the end of each experience
-        on its training split, the score NISPA selects by) or ``"random"`` (a control).
+        on its training split, the score NISPA selects by), ``"downstream"`` (a unit's
+        largest share of the input of a stable unit it feeds, i.e. what releasing it
+        removes from old tasks) or ``"random"`` (a control).
     :param unfreeze_outgoing: a released unit's connections into stable units:
         ``"drop"`` (default) removes them at the release (old tasks lose the unit's
         contribution once, then are protected exactly again) and ``"keep"`` leaves them

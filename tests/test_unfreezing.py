@@ -15,6 +15,7 @@ from avalanche_nispa.algorithm.units import freeze_stable_connections_
 from avalanche_nispa.algorithm.unfreezing import (
     activation_shares,
     choose_units_to_release,
+    downstream_shares,
     release_units_,
     units_to_release,
     update_importance,
@@ -23,7 +24,7 @@ from avalanche_nispa.models import NISPAMLP
 from avalanche_nispa.plugins import SelectiveUnfreezingPlugin
 from avalanche_nispa.plugins.masking import reinitialise_unfrozen_, units_feeding_stable
 from avalanche_nispa.plugins.reporting import metric_name
-from avalanche_nispa.sparse import CANDIDATE, PLASTIC, STABLE
+from avalanche_nispa.sparse import CANDIDATE, PLASTIC, STABLE, MaskedLinear
 
 PROPERTIES = settings(max_examples=60, deadline=None, derandomize=True, database=None,
                       suppress_health_check=[HealthCheck.too_slow])
@@ -82,6 +83,41 @@ def test_importance_is_the_largest_share_of_stable_activation_so_far():
     second = update_importance(first, torch.tensor([0.0, 1.0, 5.0, 1.0]), state)
     assert second.tolist() == [0.75, 0.5, 0.0, 0.5]
     assert not bool(activation_shares(torch.zeros(4), state).any())  # a silent layer
+
+
+def _consumer(weight, states):
+    layer = MaskedLinear(weight.shape[1], weight.shape[0])
+    with torch.no_grad():
+        layer.weight.copy_(weight)
+    layer.set_connection_mask_(weight != 0)
+    layer.unit_state.copy_(torch.tensor(states, dtype=torch.int8))
+    return layer
+
+
+def test_downstream_importance_is_the_largest_share_of_a_stable_consumers_input():
+    """Hand-checked: a unit's |w| * a over the stable consumer's summed |w| * a."""
+    state = torch.tensor([STABLE, STABLE, PLASTIC], dtype=torch.int8)
+    activation = torch.tensor([1.0, 4.0, 9.0])
+    # the plastic consumer row (5, 5, 5) does not count; the stable row carries 2 and 4
+    nxt = _consumer(torch.tensor([[2.0, -1.0, 0.0], [5.0, 5.0, 5.0]]), [STABLE, PLASTIC])
+    shares = downstream_shares(activation, state, [(nxt, 1)])
+    assert torch.allclose(shares, torch.tensor([1 / 3, 2 / 3, 0.0], dtype=torch.float64))
+    # a second consumer where unit 0 carries everything: the largest share wins
+    head = _consumer(torch.tensor([[3.0, 0.0, 0.0]]), [STABLE])
+    shares = downstream_shares(activation, state, [(nxt, 1), (head, 1)])
+    assert torch.allclose(shares, torch.tensor([1.0, 2 / 3, 0.0], dtype=torch.float64))
+    # a flatten: two input columns per unit, their magnitudes summed
+    flat = _consumer(torch.tensor([[1.0, 1.0, 0.0, 2.0, 3.0, 0.0]]), [STABLE])
+    shares = downstream_shares(torch.tensor([1.0, 2.0, 0.0]), state, [(flat, 2)])
+    assert torch.allclose(shares, torch.tensor([1 / 3, 2 / 3, 0.0], dtype=torch.float64))
+    # no stable consumer, or silent inputs: nothing depends on the units
+    assert not bool(downstream_shares(activation, state, [(_consumer(
+        torch.ones(1, 3), [PLASTIC]), 1)]).any())
+    assert not bool(downstream_shares(torch.zeros(3), state, [(nxt, 1)]).any())
+    # kept as the largest over experiences
+    before = torch.tensor([0.5, 0.1, 0.0], dtype=torch.float64)
+    after = update_importance(before, activation, state, [(nxt, 1)])
+    assert torch.allclose(after, torch.tensor([0.5, 2 / 3, 0.0], dtype=torch.float64))
 
 
 def _frozen_model(seed=0):
@@ -179,14 +215,16 @@ def _task_outputs(model, x, tasks):
         return [model(x, torch.full((len(x),), t)) for t in tasks]
 
 
-@pytest.mark.parametrize("outgoing", ["drop", "keep"])
-def test_after_a_release_every_other_frozen_value_survives_the_next_experience(digits, outgoing):
+@pytest.mark.parametrize("outgoing,importance", [("drop", "activation"), ("keep", "activation"),
+                                                 ("drop", "downstream")])
+def test_after_a_release_every_other_frozen_value_survives_the_next_experience(
+        digits, outgoing, importance):
     torch.manual_seed(0)
     model = NISPAMLP(64, (32, 32), density=0.3)
     strategy = NISPA(model=model, optimizer=torch.optim.Adam(model.parameters(), lr=0.01),
                      train_mb_size=64, eval_mb_size=512, phase_epochs=1, max_phases=3,
                      unfreeze_below=0.5, unfreeze_bound=0.25, unfreeze_outgoing=outgoing,
-                     evaluator=_evaluator())
+                     unfreeze_importance=importance, evaluator=_evaluator())
     plugin = strategy.unfreezing_plugin
     released_any = dropped_any = False
     x = torch.stack([digits.test_stream[0].dataset[i][0] for i in range(64)]).flatten(1)

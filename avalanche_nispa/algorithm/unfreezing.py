@@ -21,9 +21,20 @@ into stable units is a choice (``UnfreezeOutgoing``):
   spares such a unit (:func:`feeds_stable_units`), else the task just trained
   would lose it too.
 
-Importance is the activation score NISPA selects by: a unit's share of its layer's
-total activation on an experience's training data, kept as its largest share over the
-experiences it was stable in (:func:`activation_shares`, :func:`update_importance`).
+Importance (``UnfreezeImportance``), kept per unit as its largest value over the
+experiences it was stable in, each measured on that experience's training data:
+
+- ``"activation"``: the activation score NISPA selects by, a unit's share of its
+  layer's total stable activation (:func:`activation_shares`). Units promoted late
+  share the layer with every older stable unit, so their shares are small and they
+  are released first, though the latest task relies on them.
+- ``"downstream"``: what a release removes from the old tasks' computation. Dropping
+  a unit's connections into stable units takes away, from each stable unit it feeds
+  (next layer, or heads), the part ``|w| * a`` of that unit's summed input magnitude;
+  the importance is the largest such fraction over the stable units it feeds
+  (:func:`downstream_shares`). It does not shrink as the stable pool grows, only with
+  the consumers' fan-in.
+- ``"random"``: random stable units (a control).
 """
 from __future__ import annotations
 
@@ -47,11 +58,12 @@ __all__ = [
     "choose_units_to_release",
     "release_units_",
     "activation_shares",
+    "downstream_shares",
     "update_importance",
 ]
 
-UnfreezeImportance = Literal["activation", "random"]
-UNFREEZE_IMPORTANCES = ("activation", "random")
+UnfreezeImportance = Literal["activation", "downstream", "random"]
+UNFREEZE_IMPORTANCES = ("activation", "downstream", "random")
 UnfreezeOutgoing = Literal["drop", "keep"]
 UNFREEZE_OUTGOING = ("drop", "keep")
 
@@ -108,10 +120,46 @@ def activation_shares(activation: Tensor, unit_state: Tensor) -> Tensor:
     return values / total if bool(total > 0) else torch.zeros_like(values)
 
 
+@torch.no_grad()
+def downstream_shares(activation: Tensor, unit_state: Tensor, consumers) -> Tensor:
+    """Each stable unit's largest share of a stable consumer unit's input (float64; 0
+    for other units).
+
+    ``activation``: the layer's mean activation per unit (non-negative after ReLU;
+    summed over H×W for conv maps); ``consumers``: ``(layer, group)`` pairs reading the
+    layer (``group`` input columns per unit, H*W at a flatten). For a consumer's stable
+    unit ``k``, unit ``j`` carries ``|W_kj| * a_j`` of its input magnitude ``sum_i
+    |W_ki| * a_i`` (``|W_kj|`` summed over a conv kernel or a flatten's columns, which
+    assumes a unit's activation spread evenly over them); the share is the ratio."""
+    stable = unit_state == STABLE
+    act = activation.to(device=unit_state.device, dtype=torch.float64).clamp_min(0.0)
+    shares = torch.zeros(unit_state.shape, dtype=torch.float64, device=unit_state.device)
+    for consumer, group in consumers:
+        rows = (consumer.unit_state == STABLE).to(unit_state.device)
+        if not bool(rows.any()):
+            continue
+        weight = consumer.weight.detach().to(device=unit_state.device, dtype=torch.float64)
+        magnitude = (weight.abs() * consumer.expand(consumer.connection_mask).to(weight.device))
+        magnitude = magnitude.flatten(2).sum(dim=2) if magnitude.dim() > 2 else magnitude
+        magnitude = magnitude[rows]
+        if group > 1:
+            magnitude = magnitude.view(magnitude.shape[0], -1, group).sum(dim=2)
+        carried = magnitude * act[None, :]
+        total = carried.sum(dim=1, keepdim=True)
+        share = torch.where(total > 0, carried / total.clamp_min(torch.finfo(torch.float64).tiny),
+                            0.0)
+        shares = torch.maximum(shares, share.max(dim=0).values)
+    return torch.where(stable, shares, 0.0)
+
+
 def update_importance(importance: Optional[Tensor], activation: Tensor,
-                      unit_state: Tensor) -> Tensor:
-    """The importance after one more experience: the largest share so far."""
-    shares = activation_shares(activation.to(unit_state.device), unit_state)
+                      unit_state: Tensor, consumers=None) -> Tensor:
+    """The importance after one more experience: the largest share so far, of the
+    layer's stable activation (``consumers`` None) or of a stable consumer unit's
+    input (:func:`downstream_shares`)."""
+    activation = activation.to(unit_state.device)
+    shares = (activation_shares(activation, unit_state) if consumers is None
+              else downstream_shares(activation, unit_state, consumers))
     return shares if importance is None else torch.maximum(importance.to(shares.device), shares)
 
 

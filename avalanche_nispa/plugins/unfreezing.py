@@ -44,8 +44,9 @@ class SelectiveUnfreezingPlugin(ExperienceEndPlugin):
     With ``importance="activation"`` a unit's importance is its largest share of its
     layer's stable activation over the experiences it was stable in, measured at the
     end of each experience (after promotion, rewiring and re-initialisation, so as
-    the task's test will see it) on the experience's training split; ``"random"``
-    releases random stable units (a control). Ties are broken at random with
+    the task's test will see it) on the experience's training split;
+    ``"downstream"``: its largest share of the input of a stable unit it feeds,
+    measured the same way; ``"random"`` releases random stable units (a control). Ties are broken at random with
     ``generator`` (``None``: the global torch generator).
 
     ``history`` lists, per experience, how many units each hidden layer released
@@ -54,7 +55,7 @@ class SelectiveUnfreezingPlugin(ExperienceEndPlugin):
 
     :param below: plastic share in (0, 1] under which a layer releases units.
     :param bound: largest share in [0, 1] of a layer's units released per experience.
-    :param importance: ``"activation"`` or ``"random"``.
+    :param importance: ``"activation"``, ``"downstream"`` or ``"random"``.
     :param outgoing: ``"drop"`` or ``"keep"``: the released units' connections into
         stable units (see :mod:`avalanche_nispa.algorithm.unfreezing`).
     :param batch_size: batch size of the activation pass (default: the strategy's
@@ -125,7 +126,7 @@ class SelectiveUnfreezingPlugin(ExperienceEndPlugin):
 
     # --------------------------------------------------------- importance
     def end_experience(self, strategy) -> None:
-        if self.importance_kind != "activation":
+        if self.importance_kind == "random":
             return
         model = require_sparse_net(strategy.model, type(self).__name__)
         source = getattr(strategy, "selection_inputs", strategy.adapted_dataset)
@@ -133,9 +134,11 @@ class SelectiveUnfreezingPlugin(ExperienceEndPlugin):
         with preserved_rng():  # the measurement draws nothing a seeded run would draw
             activations = mean_activations(model, input_batches(source, batch_size, strategy.device),
                                            experience_name(strategy.experience))
+        consumers = (hidden_layer_consumers(model) if self.importance_kind == "downstream"
+                     else [None] * len(activations))
         for i, (layer, activation) in enumerate(zip(model.hidden_layers(), activations)):
             self.importance[i] = update_importance(self._importance_of(i, layer), activation,
-                                                   layer.unit_state)
+                                                   layer.unit_state, consumers[i])
 
     # -------------------------------------------------------- checkpoints
     def state_dict(self) -> Dict[str, Any]:

@@ -55,7 +55,7 @@ class NISPAParams(Hyperparameters):
     growth_gradient_batches: Optional[int] = omitted_when_none()  # gradient rules only
     unfreeze_below: Optional[float] = omitted_when_none()  # selective unfreezing off while None
     unfreeze_bound: Optional[float] = omitted_when_none()  # share of a layer released per experience
-    unfreeze_importance: Optional[str] = omitted_when_none()  # "activation" or "random"
+    unfreeze_importance: Optional[str] = omitted_when_none()  # "activation", "downstream", "random"
     unfreeze_outgoing: Optional[str] = omitted_when_none()  # "drop" or "keep"
 
 
