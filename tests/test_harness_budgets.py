@@ -40,6 +40,25 @@ def test_counts_follow_the_tables_convention():
     assert budget_overrides(split, "nispa", Budget("full", None)) == {}
 
 
+def test_a_wider_sparse_network_gets_the_density_of_its_own_widths():
+    """The width sweep: NISPA at 800 or 1600 units keeps the budget by a lower density."""
+    permuted = get_config("permuted_mnist_10k")
+    budget = Budget("136k", 136_000)
+    densities = {}
+    for width in (400, 800, 1600):
+        hidden = (width,) * 3
+        density = budget_overrides(permuted, "nispa", budget, {"hidden_sizes": hidden})["density"]
+        weights = 784 * width + 2 * width * width + width * 100
+        assert abs(density * weights + 3 * width + 100 - 136_000) < 1  # expected live + biases
+        densities[width] = density
+    assert densities[400] == budget_overrides(permuted, "nispa", budget)["density"]
+    assert densities[400] > densities[800] > densities[1600]
+    argv = ["--benchmark", "permuted_mnist_10k", "--strategies", "nispa", "--budgets", "136k",
+            "--set", "nispa.hidden_sizes=800,800,800", "--seeds", "1"]
+    (plan,) = cli.plan_command(argv).plans
+    assert plan.label == "nispa@136k" and plan.hparams["density"] == densities[800]
+
+
 @pytest.mark.parametrize(
     "argv, message",
     [

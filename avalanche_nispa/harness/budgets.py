@@ -8,8 +8,10 @@ the output rows of trained classes). ``--budgets 16k,32k,64k,128k,full`` gives
 every strategy one row per budget:
 
 - a sparse strategy (one with a ``density`` setting: NISPA, NISPA-Replay) keeps
-  the benchmark's widths and takes the density whose expected live weights
-  plus biases make the budget;
+  its widths (the benchmark's, or its own ``hidden_sizes`` when set, e.g.
+  ``--set nispa.hidden_sizes=800,800,800`` for a wider, sparser network at the
+  same budget) and takes the density whose expected live weights plus biases
+  make the budget;
 - every other strategy (the dense baselines and PackNet, whose mask is carved
   out of a dense network) trains a narrower MLP: every hidden layer of the
   same width ``w``, the ``w`` whose parameter count is closest to the budget.
@@ -114,8 +116,9 @@ def dense_mlp_parameters(cfg: BenchmarkConfig, hidden: Sequence[int]) -> int:
     return sum(i * o + o for i, o in _layer_sizes(cfg, hidden))
 
 
-def _sparse_density(cfg: BenchmarkConfig, budget: int) -> float:
-    hidden = cfg.backbone.hidden_sizes
+def _sparse_density(cfg: BenchmarkConfig, budget: int,
+                    hidden: Optional[Sequence[int]] = None) -> float:
+    hidden = tuple(hidden or cfg.backbone.hidden_sizes)
     layers = _layer_sizes(cfg, hidden)
     weights, biases = sum(i * o for i, o in layers), sum(o for _, o in layers)
     density = (budget - biases) / weights
@@ -141,15 +144,18 @@ def _dense_width(cfg: BenchmarkConfig, budget: int) -> int:
 
 
 def budget_overrides(
-    cfg: BenchmarkConfig, strategy: str, budget: Budget
+    cfg: BenchmarkConfig, strategy: str, budget: Budget,
+    hparams: Optional[dict[str, Any]] = None,
 ) -> dict[str, Any]:
-    """The settings that size ``strategy``'s network to ``budget`` (empty for ``full``)."""
+    """The settings that size ``strategy``'s network to ``budget`` (empty for ``full``);
+    a sparse strategy's density is computed at its own ``hidden_sizes`` in ``hparams``
+    when they set them."""
     if budget.count is None:
         return {}
     if cfg.backbone.kind != "mlp":
         raise ValueError(f"--budgets sizes MLP backbones; {cfg.name} trains a {cfg.backbone.kind}")
     if "density" in cfg.strategies[strategy].keys():
-        return {"density": _sparse_density(cfg, budget.count)}
+        return {"density": _sparse_density(cfg, budget.count, (hparams or {}).get("hidden_sizes"))}
     depth = len(cfg.backbone.hidden_sizes)
     return {"hidden_sizes": (_dense_width(cfg, budget.count),) * depth}
 
@@ -178,7 +184,8 @@ def expand_budgets(
                         expanded.append(plan)
                     continue
                 extra = {key: cfg.check_key(plan.strategy, key, value)
-                         for key, value in budget_overrides(cfg, plan.strategy, budget).items()}
+                         for key, value in budget_overrides(cfg, plan.strategy, budget,
+                                                                 plan.hparams).items()}
                 if not extra:
                     expanded.append(plan)
                     continue
