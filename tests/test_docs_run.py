@@ -94,6 +94,12 @@ NOT_RUN: Dict[str, str] = {
     ".venv/bin/python -m benchmarks.compare --benchmark split_mnist --strategies nispa --tune "
     "--set nispa.shared_head=True --threads 1 "
     "--results-dir benchmarks/results/split_mnist_shared_head": _HARNESS,
+    ".venv/bin/python -m benchmarks.compare --benchmark split_mnist --strategies nispa_fast,packnet --tune "
+    "--set nispa_fast.tau_param=14 --threads 1 "
+    "--results-dir benchmarks/results/split_mnist_fast_k14": _HARNESS,
+    ".venv/bin/python -m benchmarks.compare --benchmark split_fmnist --strategies nispa_fast,packnet --tune "
+    "--set nispa_fast.tau_param=14 --threads 1 "
+    "--results-dir benchmarks/results/split_fmnist_fast_k14": _HARNESS,
 }
 """README shell lines deliberately not run, with the reason."""
 
