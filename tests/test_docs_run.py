@@ -89,6 +89,11 @@ NOT_RUN: Dict[str, str] = {
     "--grid nispa.lr=default --set nispa.accuracy_drop_threshold=2.5 --set nispa.unfreeze_below=0.2 "
     "--set nispa.unfreeze_bound=0.05 --set nispa.unfreeze_importance=downstream --seeds 1 --threads 1 "
     "--results-dir benchmarks/results/permuted_mnist_10k_unfreeze_0.2_0.05_downstream": _HARNESS,
+    **{".venv/bin/python -m benchmarks.compare --benchmark permuted_mnist_20x5k --strategies nispa --tune "
+       "--grid nispa.lr=default --set nispa.unfreeze_below=0.1 --set nispa.unfreeze_bound=0.05 "
+       f"--set nispa.unfreeze_importance={imp} --seeds 1 --threads 1 "
+       f"--results-dir benchmarks/results/permuted_mnist_20x5k_unfreeze_0.1_0.05_{imp}": _HARNESS
+       for imp in ("downstream", "activation")},
     ".venv/bin/python -m benchmarks.compare --benchmark permuted_mnist_10k --strategies "
     "nispa,packnet,replay,ewc --tune --budgets 16k,32k,64k,as:nispa,full "
     "--set nispa.accuracy_drop_threshold=2.5 --seeds 1 --threads 1 "
