@@ -36,6 +36,17 @@ _TEST_PER_CLASS = 20
 
 _HARNESS = "runs the comparison harness on a whole benchmark (minutes to hours)"
 _BUILDS_VENV = "builds .venv from the constraints file, then "
+_COLLECT_10K_OPTIONS = (
+    '.venv/bin/python -m benchmarks.collect --out benchmarks/results/collected/permuted_mnist_10k_options --title'
+    " 'NISPA options beyond the paper, Permuted MNIST 10k (a_f 2.5, lr 0.01)'"
+    " 'paper (random growth)=permuted_mnist_10k_budgets:nispa'"
+    " 'RigL growth=permuted_mnist_10k_growth_rigl:nispa'"
+    " 'CH3-L3 growth=permuted_mnist_10k_growth_ch3l3:nispa'"
+    " 'unfreeze below 50%, activation=permuted_mnist_10k_unfreeze_0.5_0.05:nispa'"
+    " 'unfreeze below 20%, activation=permuted_mnist_10k_unfreeze_0.2_0.05:nispa'"
+    " 'unfreeze below 50%, downstream=permuted_mnist_10k_unfreeze_0.5_0.05_downstream:nispa'"
+    " 'unfreeze below 20%, downstream=permuted_mnist_10k_unfreeze_0.2_0.05_downstream:nispa'"
+)
 NOT_RUN: Dict[str, str] = {
     "bash scripts/demo.sh": _BUILDS_VENV + _HARNESS,
     "bash scripts/test.sh": _BUILDS_VENV + "runs this test suite (recursion)",
@@ -89,6 +100,9 @@ NOT_RUN: Dict[str, str] = {
     "--grid nispa.lr=default --set nispa.accuracy_drop_threshold=2.5 --set nispa.unfreeze_below=0.2 "
     "--set nispa.unfreeze_bound=0.05 --set nispa.unfreeze_importance=downstream --seeds 1 --threads 1 "
     "--results-dir benchmarks/results/permuted_mnist_10k_unfreeze_0.2_0.05_downstream": _HARNESS,
+    # rewrites a committed collection from committed results (tests/test_harness_collect.py
+    # runs the command on small directories)
+    _COLLECT_10K_OPTIONS: "rewrites benchmarks/results/collected/ from the committed results",
     **{".venv/bin/python -m benchmarks.compare --benchmark permuted_mnist_20x5k --strategies nispa --tune "
        "--grid nispa.lr=default --set nispa.unfreeze_below=0.1 --set nispa.unfreeze_bound=0.05 "
        f"--set nispa.unfreeze_importance={imp} --seeds 1 --threads 1 "
