@@ -71,3 +71,42 @@ def test_original_mode_training_does_not_depend_on_the_evaluation_schedule(
     assert quiet.keys() == evaluated.keys()
     for key in quiet:
         assert torch.equal(quiet[key], evaluated[key]), key
+
+
+def _head_after(classes, head_fan_out: str) -> torch.Tensor:
+    torch.manual_seed(5)
+    model = NISPAMLP(64, (300,), density=1.0, head_fan_out=head_fan_out)
+    model.train()
+    model.adaptation(_experience(0, classes))
+    return model.heads["0"].weight.detach().clone()
+
+
+def test_head_fan_out_head_draws_equal_class_counts_equally_whatever_their_ids():
+    # per-task fan-out: a 2-class head has std √(2/2) = 1 for {0, 1} and for {8, 9} alike
+    low, high = _head_after([0, 1], "head"), _head_after([8, 9], "head")
+    assert torch.equal(low, high)
+    assert low.std().item() == pytest.approx(1.0, rel=0.1)
+    # the default draws over the output width: {8, 9} -> width 10, std √(2/10)
+    wide = _head_after([8, 9], "output_width")
+    assert wide.std().item() == pytest.approx(math.sqrt(2 / 10), rel=0.1)
+    assert _head_after([0, 1], "output_width").std().item() == pytest.approx(1.0, rel=0.1)
+
+
+def test_an_unknown_head_fan_out_is_refused_naming_the_choices():
+    with pytest.raises(ValueError, match="head_fan_out must be 'output_width' or 'head'"):
+        NISPAMLP(64, (8,), head_fan_out="fan_in")
+
+
+def test_a_checkpoint_of_another_head_fan_out_is_refused_and_one_without_it_loads():
+    from pathlib import Path
+
+    from avalanche_nispa.checkpoint.compat import check_fingerprint, model_fingerprint
+    saved = model_fingerprint(NISPAMLP(64, (8,)))
+    with pytest.raises(ValueError, match="head_fan_out was 'output_width'"):
+        check_fingerprint(saved, model_fingerprint(NISPAMLP(64, (8,), head_fan_out="head")),
+                          Path("run.pt"))
+    older = {k: v for k, v in saved.items() if k not in ("head_fan_out", "head_weight_init")}
+    check_fingerprint(older, model_fingerprint(NISPAMLP(64, (8,))), Path("run.pt"))
+    with pytest.raises(ValueError, match="head_fan_out was 'output_width'"):
+        check_fingerprint(older, model_fingerprint(NISPAMLP(64, (8,), head_fan_out="head")),
+                          Path("run.pt"))

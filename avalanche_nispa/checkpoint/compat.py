@@ -40,7 +40,14 @@ def model_fingerprint(model: SparseMultiTaskNet) -> Dict[str, Any]:
         "num_classes": model.configured_num_classes,
         "mask_init": str(model.mask_init),
         "head_bias_init": str(model.head_bias_init),
+        "head_weight_init": str(model.head_weight_init),
+        "head_fan_out": str(model.head_fan_out),
     }
+
+
+#: Fingerprint entries added after files were first written, with the value every
+#: model had before they existed (a file without them was saved from such a model).
+_ADDED_LATER = {"head_weight_init": None, "head_fan_out": "output_width"}
 
 
 def _torch_settings(module: Any) -> str:
@@ -100,7 +107,12 @@ def check_fingerprint(saved: Dict[str, Any], current: Dict[str, Any], path: Path
                     f"{path} was saved from another model: the saved body has {old} where "
                     f"this model has {new}: {fix}"
                 )
-    for key in ("head_in_features", "density", "num_classes", "mask_init", "head_bias_init"):
+    for key in ("head_in_features", "density", "num_classes", "mask_init", "head_bias_init",
+                *_ADDED_LATER):
+        if key in _ADDED_LATER and key not in saved:
+            if _ADDED_LATER[key] is None:
+                continue  # not recorded then, and it varied by model class: trust the class check
+            saved = {**saved, key: _ADDED_LATER[key]}
         if saved[key] != current[key]:
             raise ValueError(
                 f"{path} was saved from another model: {key} was {saved[key]!r}, this model "

@@ -66,6 +66,7 @@ def to_nispa(
     masked_logit_value: float = CLEAN_MASKED_LOGIT,
     class_incremental: bool = False,
     shared_head: bool = False,
+    head_fan_out: str = "output_width",
 ) -> SparseMultiTaskNet:
     """Convert a feed-forward model into a :class:`SparseMultiTaskNet`.
 
@@ -85,7 +86,8 @@ def to_nispa(
 
     ``class_incremental=True`` (with ``num_classes``) gives one shared output layer for
     NISPA-Replay instead of a head per task; ``shared_head=True`` (with ``num_classes``)
-    the official code's single task-masked output layer for NISPA.
+    the official code's single task-masked output layer for NISPA. ``head_fan_out``: as
+    :class:`SparseMultiTaskNet`'s.
 
     Raises ``ValueError`` naming the layer for anything else (BatchNorm, recurrent
     layers, custom modules with parameters, custom blocks that are not ``nn.Sequential``).
@@ -141,7 +143,7 @@ def to_nispa(
         nn.Sequential(*body), in_features, density=density, mask_init=mask_init,
         num_classes=num_classes, head_bias_init=head_bias_init,  # type: ignore[arg-type]
         masked_logit_value=masked_logit_value, class_incremental=class_incremental,
-        shared_head=shared_head,
+        shared_head=shared_head, head_fan_out=head_fan_out,  # type: ignore[arg-type]
     )
     reference = next(model.parameters())
     return net.to(reference.device)

@@ -49,6 +49,7 @@ so it acts as −∞ in the softmax without producing infinities or NaNs downstr
 
 HeadBiasInit = Literal["default", "zero", "default_then_zero"]
 HeadWeightInit = Literal["fan_out", "fan_in_then_fan_out"]
+HeadFanOut = Literal["output_width", "head"]
 
 
 class TaskHead(MaskedLinear):
@@ -97,6 +98,12 @@ class SparseMultiTaskNet(MultiTaskModule):
         output width, the official MLP) or ``"fan_in_then_fan_out"`` (the official
         ConvNet: the first head ``kaiming_normal_`` over its fan-in, std √(2/fan_in),
         later heads fan-out, as the official re-initialisation redraws them).
+    :param head_fan_out: the fan-out a head's weights are drawn over. ``"output_width"``
+        (default): the output vector's width when the head is added (``num_classes``
+        when given, the official layer's; else the largest class id trained so far + 1,
+        so a head's scale depends on its class ids). ``"head"``: the head's own number of
+        classes, a per-task layer's fan-out as ``kaiming_normal_`` reads it, so equal
+        class counts get equal draws whatever their ids.
     :param masked_logit_value: value of the logits of classes outside the task.
     :param class_incremental: one shared output layer of ``num_classes`` units instead
         of a head per task (NISPA-Replay, replay spec §2.7): every class's logit is live
@@ -122,6 +129,7 @@ class SparseMultiTaskNet(MultiTaskModule):
         num_classes: Optional[int] = None,
         head_bias_init: HeadBiasInit = "default",
         head_weight_init: HeadWeightInit = "fan_out",
+        head_fan_out: HeadFanOut = "output_width",
         masked_logit_value: float = CLEAN_MASKED_LOGIT,
         class_incremental: bool = False,
         shared_head: bool = False,
@@ -144,6 +152,8 @@ class SparseMultiTaskNet(MultiTaskModule):
         if head_weight_init not in ("fan_out", "fan_in_then_fan_out"):
             raise ValueError("head_weight_init must be 'fan_out' or 'fan_in_then_fan_out', "
                              f"got {head_weight_init!r}")
+        if head_fan_out not in ("output_width", "head"):
+            raise ValueError(f"head_fan_out must be 'output_width' or 'head', got {head_fan_out!r}")
         self.body = body
         self.heads = nn.ModuleDict()
         self.head_in_features = int(head_in_features)
@@ -155,6 +165,7 @@ class SparseMultiTaskNet(MultiTaskModule):
         self.configured_num_classes = num_classes
         self.head_bias_init: HeadBiasInit = head_bias_init
         self.head_weight_init: HeadWeightInit = head_weight_init
+        self.head_fan_out: HeadFanOut = head_fan_out
         self._body_masked_index: List[int] = [
             i for i, m in enumerate(body) if is_masked_layer(m)
         ]
@@ -347,13 +358,14 @@ class SparseMultiTaskNet(MultiTaskModule):
         # The width of the output vector when this head is added, from what training
         # has seen (never from evaluations, so evaluating cannot change later draws).
         width = max(self.num_classes or 0, max(classes) + 1, self._head_classes_end)
+        fan_out = len(classes) if self.head_fan_out == "head" else width
         first = self._head_classes_end == 0  # no head was made before this one
         self._head_classes_end = max(self._head_classes_end, max(classes) + 1)
         with torch.no_grad():
             if first and self.head_weight_init == "fan_in_then_fan_out":
                 nn.init.kaiming_normal_(head.weight)  # fan-in, gain √2
             else:
-                kaiming_fan_out_(head.weight, fan_out=width)
+                kaiming_fan_out_(head.weight, fan_out=fan_out)
             if self.head_bias_init == "zero" or (
                     self.head_bias_init == "default_then_zero" and not first):
                 head.bias.zero_()

@@ -23,6 +23,8 @@ class NISPAMLP(SparseMultiTaskNet):
     ``class_incremental=True`` (with ``num_classes``) gives one shared output layer for
     NISPA-Replay instead of a head per task; ``shared_head=True`` (with ``num_classes``)
     the official code's single task-masked output layer for NISPA (see :class:`SparseMultiTaskNet`).
+    ``head_fan_out="head"`` draws each head over its own class count instead of the
+    output width (see :class:`SparseMultiTaskNet`).
     """
 
     def __init__(
@@ -36,6 +38,7 @@ class NISPAMLP(SparseMultiTaskNet):
         masked_logit_value: float = CLEAN_MASKED_LOGIT,
         class_incremental: bool = False,
         shared_head: bool = False,
+        head_fan_out: str = "output_width",
     ) -> None:
         if not hidden_sizes:
             raise ValueError("hidden_sizes must name at least one hidden layer")
@@ -53,7 +56,7 @@ class NISPAMLP(SparseMultiTaskNet):
             nn.Sequential(*layers), width, density=density, mask_init=mask_init,
             num_classes=num_classes, head_bias_init="default",
             masked_logit_value=masked_logit_value, class_incremental=class_incremental,
-            shared_head=shared_head,
+            shared_head=shared_head, head_fan_out=head_fan_out,  # type: ignore[arg-type]
         )
         self.input_size = int(input_size)
 
@@ -68,6 +71,8 @@ class NISPACNN(SparseMultiTaskNet):
     ``class_incremental=True`` (with ``num_classes``) gives one shared output layer for
     NISPA-Replay instead of a head per task; ``shared_head=True`` (with ``num_classes``)
     the official code's single task-masked output layer for NISPA (see :class:`SparseMultiTaskNet`).
+    ``head_fan_out="head"`` draws each head over its own class count instead of the
+    output width (see :class:`SparseMultiTaskNet`).
     """
 
     def __init__(
@@ -84,6 +89,7 @@ class NISPACNN(SparseMultiTaskNet):
         masked_logit_value: float = CLEAN_MASKED_LOGIT,
         class_incremental: bool = False,
         shared_head: bool = False,
+        head_fan_out: str = "output_width",
     ) -> None:
         if input_size % 4 != 0:
             raise ValueError(f"input_size must be divisible by 4 (two 2x2 poolings), got {input_size}")
@@ -116,7 +122,7 @@ class NISPACNN(SparseMultiTaskNet):
             body, int(fc_size), density=density, mask_init=mask_init,
             num_classes=num_classes, head_bias_init="zero", head_weight_init="fan_in_then_fan_out",
             masked_logit_value=masked_logit_value, class_incremental=class_incremental,
-            shared_head=shared_head,
+            shared_head=shared_head, head_fan_out=head_fan_out,  # type: ignore[arg-type]
         )
         self.in_channels = int(in_channels)
         self.input_size = int(input_size)

@@ -50,6 +50,8 @@ class NISPAParams(Hyperparameters):
     dense_first_conv: Optional[bool] = omitted_when_none()  # CNN only (spec §3: skip_first)
     # the official single task-masked output layer (issue 14 §5), sized to the benchmark
     shared_head: Optional[bool] = omitted_when_none()
+    # each head drawn over its own class count ("head") instead of the output width
+    head_fan_out: Optional[str] = omitted_when_none()
     # beyond the paper (issue 15), NISPAConfig's defaults while None (stored only when set)
     growth_rule: Optional[str] = omitted_when_none()  # "random" (paper), "rigl", "ch3l3", ...
     growth_gradient_batches: Optional[int] = omitted_when_none()  # gradient rules only
@@ -60,7 +62,7 @@ class NISPAParams(Hyperparameters):
 
 
 #: NISPA's settings that go to the model rather than to the strategy.
-_MODEL_KEYS = ("density", "num_classes", "dense_first_conv", "shared_head")
+_MODEL_KEYS = ("density", "num_classes", "dense_first_conv", "shared_head", "head_fan_out")
 
 
 def _mlp(backbone: Backbone, model_kwargs: dict[str, Any]) -> nn.Module:
