@@ -127,6 +127,15 @@ class NISPAConfig:
         contribution once, then are protected exactly again) and ``"keep"`` leaves them
         frozen (every other frozen value stays bit-identical, but old tasks see the unit
         change under every later task).
+    :param neurogenesis_below: neurogenesis. ``None`` (default): off (the paper). A
+        fraction in (0, 1): at the start of an experience, a hidden layer whose plastic
+        units are fewer than this fraction of its units grows new plastic units, as many
+        as bring it back to the fraction, at most ``neurogenesis_bound`` of its units
+        (:class:`~avalanche_nispa.plugins.NeurogenesisPlugin`). They read every unit of
+        the layer before and feed only plastic units: forgetting stays exactly zero,
+        the network and its active parameters grow.
+    :param neurogenesis_bound: at most this fraction (in (0, 1]) of a layer's current
+        units is added per experience (default 0.05).
     """
 
     phase_epochs: int = 5
@@ -155,6 +164,8 @@ class NISPAConfig:
     unfreeze_bound: float = 0.05
     unfreeze_importance: UnfreezeImportance = "activation"
     unfreeze_outgoing: UnfreezeOutgoing = "drop"
+    neurogenesis_below: Optional[float] = None
+    neurogenesis_bound: float = 0.05
 
     def __post_init__(self) -> None:
         _validate(self)
@@ -195,6 +206,11 @@ class NISPAConfig:
     def unfreezing(self) -> bool:
         """Selective unfreezing is on."""
         return self.unfreeze_below is not None
+
+    @property
+    def neurogenesis(self) -> bool:
+        """Neurogenesis is on."""
+        return self.neurogenesis_below is not None
 
     @property
     def resolved_demote_dead_candidates(self) -> bool:
@@ -293,6 +309,7 @@ def _validate(config: NISPAConfig) -> None:
     validate_tau_schedule(config.schedule, config.min_tau)
     _validate_growth(config)
     _validate_unfreezing(config)
+    _validate_neurogenesis(config)
 
 
 def _validate_growth(config: NISPAConfig) -> None:
@@ -337,6 +354,19 @@ def _validate_unfreezing(config: NISPAConfig) -> None:
         raise ValueError(
             f"{', '.join(changed)} only act(s) with selective unfreezing on: set "
             "unfreeze_below (e.g. 0.1), or leave them at their defaults")
+
+
+def _validate_neurogenesis(config: NISPAConfig) -> None:
+    below, bound = config.neurogenesis_below, config.neurogenesis_bound
+    if below is not None and (not _is_fraction(below) or below in (0, 1)):
+        raise ValueError(f"neurogenesis_below must be None (neurogenesis off) or a fraction "
+                         f"of a layer's units in (0, 1), got {below!r}")
+    if not _is_fraction(bound) or bound == 0:
+        raise ValueError("neurogenesis_bound (the share of a layer's units added per "
+                         f"experience) must be in (0, 1], got {bound!r}")
+    if below is None and bound != 0.05:
+        raise ValueError("neurogenesis_bound only acts with neurogenesis on: set "
+                         "neurogenesis_below (e.g. 0.1), or leave it at its default")
 
 
 def config_from_kwargs(config: Optional[NISPAConfig], kwargs: Dict[str, Any],

@@ -25,6 +25,7 @@ from .compat import (
     check_fresh_model,
     check_optimizer_groups,
     check_settings,
+    grown_like,
     model_fingerprint,
 )
 from .evaluator import (
@@ -127,7 +128,8 @@ def load_checkpoint(
         if key in payload:
             payload[key] = to_cpu(payload[key])
     model = strategy.model
-    check_fingerprint(payload["fingerprint"], model_fingerprint(model), path)
+    check_fingerprint(payload["fingerprint"], model_fingerprint(grown_like(model, payload["model"])),
+                      path)
     check_fresh_model(model, payload["model"], path)
     check_settings(strategy, payload, path, strict)
     check_optimizer_groups(strategy, payload["optimizer"], path)

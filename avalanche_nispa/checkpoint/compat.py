@@ -4,6 +4,7 @@ sizes, optimizer class, stateful plugins) and the same optimizer groups. Every c
 runs before anything is changed."""
 from __future__ import annotations
 
+import copy
 import warnings
 from pathlib import Path
 from typing import Any, Dict, List
@@ -12,12 +13,13 @@ from torch import Tensor
 
 from avalanche.training.plugins import LRSchedulerPlugin
 
+from ..models.growth import replay_growth_
 from ..models.network import SparseMultiTaskNet
 from .._avalanche import criterion_of
 from .plain import qualname
 
 __all__ = ["model_fingerprint", "settings", "stateful_plugins", "check_fingerprint",
-           "check_fresh_model", "check_settings", "check_optimizer_groups"]
+           "check_fresh_model", "check_settings", "check_optimizer_groups", "grown_like"]
 
 
 def model_fingerprint(model: SparseMultiTaskNet) -> Dict[str, Any]:
@@ -48,6 +50,17 @@ def model_fingerprint(model: SparseMultiTaskNet) -> Dict[str, Any]:
 #: Fingerprint entries added after files were first written, with the value every
 #: model had before they existed (a file without them was saved from such a model).
 _ADDED_LATER = {"head_weight_init": None, "head_fan_out": "output_width"}
+
+
+def grown_like(model: SparseMultiTaskNet, state: Dict[str, Tensor]) -> SparseMultiTaskNet:
+    """``model``, or when ``state`` was saved from a network that grew units and
+    ``model`` has not, a copy grown to its shapes (for comparing fingerprints without
+    touching the user's model before every check has passed)."""
+    if "unit_growth" not in state or getattr(model, "unit_growth", None) is not None:
+        return model
+    twin = copy.deepcopy(model)
+    replay_growth_(twin, state)
+    return twin
 
 
 def _torch_settings(module: Any) -> str:

@@ -37,6 +37,7 @@ from ..experiences import (
 )
 from ..sparse import PLASTIC, STABLE, MaskedLayer, MaskedLinear, MaskInit, check_density, kaiming_fan_out_, sparsify_
 from ..sparse.layers import is_masked_layer
+from .growth import replay_growth_
 
 __all__ = ["SparseMultiTaskNet", "TaskHead", "LayerLink", "CLEAN_MASKED_LOGIT", "SHARED_HEAD"]
 
@@ -157,6 +158,8 @@ class SparseMultiTaskNet(MultiTaskModule):
         self.body = body
         self.heads = nn.ModuleDict()
         self.head_in_features = int(head_in_features)
+        #: input blocks of every head: one, plus one per growth of the last hidden layer
+        self.head_col_blocks: List[int] = [self.head_in_features]
         self.density = float(density)
         self.mask_init: MaskInit = mask_init
         self.num_classes = num_classes
@@ -355,6 +358,7 @@ class SparseMultiTaskNet(MultiTaskModule):
         reference = _first_parameter(self.body)
         head = TaskHead(self.head_in_features, classes, device=reference.device,
                         dtype=reference.dtype)
+        head.col_blocks = list(self.head_col_blocks)
         # The width of the output vector when this head is added, from what training
         # has seen (never from evaluations, so evaluating cannot change later draws).
         width = max(self.num_classes or 0, max(classes) + 1, self._head_classes_end)
@@ -377,7 +381,9 @@ class SparseMultiTaskNet(MultiTaskModule):
 
     # ------------------------------------------------------------- checkpoints
     def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):
-        """Create the heads a saved state has and this network lacks, then load."""
+        """Grow to the saved shapes, create the heads a saved state has and this
+        network lacks, then load."""
+        replay_growth_(self, state_dict)
         prefix = "heads."
         for key, value in state_dict.items():
             if key.startswith("task_classes.") and key.endswith(".classes"):

@@ -4,6 +4,7 @@ with other strategies (see each class for how it behaves outside the NISPA phase
 from .base import NISPAPlugin
 from .lr_phase import RestartLRSchedulePerPhase
 from .masking import MaskingPlugin, reinitialise_unfrozen_
+from .neurogenesis import NeurogenesisPlugin
 from .replay import MemoryReplayPlugin
 from .reporting import UnitStateReporter
 from .rewiring import RewiringPlugin
@@ -15,6 +16,7 @@ __all__ = [
     "MaskingPlugin",
     "StableSelectionPlugin",
     "SelectiveUnfreezingPlugin",
+    "NeurogenesisPlugin",
     "RewiringPlugin",
     "UnitStateReporter",
     "MemoryReplayPlugin",

@@ -122,6 +122,10 @@ class SelectiveUnfreezingPlugin(ExperienceEndPlugin):
         if self.importance[index] is None:
             self.importance[index] = torch.zeros(layer.out_units, dtype=torch.float64,
                                                  device=layer.unit_state.device)
+        grown = layer.out_units - self.importance[index].numel()
+        if grown > 0:  # units added by neurogenesis: never stable yet
+            self.importance[index] = torch.cat([self.importance[index], self.importance[
+                index].new_zeros(grown)])
         return self.importance[index]
 
     # --------------------------------------------------------- importance

@@ -26,7 +26,7 @@ optimizer does (momentum, Adam moments, weight decay).
 """
 from __future__ import annotations
 
-from typing import Optional
+from typing import List, Optional
 
 import torch
 from torch import Tensor, nn
@@ -75,6 +75,10 @@ class MaskedLayer:
         self.register_buffer(
             "unit_state", torch.full((out_units,), PLASTIC, dtype=torch.int8, device=device)
         )
+        #: sizes of the blocks of output / input units the layer was grown by
+        #: (:mod:`avalanche_nispa.sparse.growth`); one block each until it grows
+        self.row_blocks: List[int] = [int(out_units)]
+        self.col_blocks: List[int] = [int(in_units)]
         self.register_buffer("_untrainable", None, persistent=False)
         self._frozen_weight_values: Optional[Tensor] = None
         self._frozen_bias_values: Optional[Tensor] = None
@@ -189,6 +193,33 @@ class MaskedLayer:
             self.bias.copy_(layer.bias)
         self.refresh_()
 
+    # ---------------------------------------------------------------- forward
+    def grown(self) -> bool:
+        return len(self.row_blocks) > 1 or len(self.col_blocks) > 1
+
+    def _block_forward(self, x: Tensor, weight: Tensor, bias: Optional[Tensor]) -> Tensor:
+        raise NotImplementedError
+
+    def _blocked_forward(self, x: Tensor, unit_dim: int) -> Tensor:
+        """The output of a grown layer, block by block: each block of output units sums
+        its input blocks' terms in order, each computed at the shape it had when both
+        blocks existed (the bias with the first). A block of units added later is a
+        term of exact zeros for the units it does not feed (stable ones), so their
+        outputs stay bit-identical to the layer's before it grew, which a single
+        product over the wider input would not guarantee (its summation order depends
+        on the shape)."""
+        inputs = [part.contiguous() for part in x.split(self.col_blocks, dim=unit_dim)]
+        biases = (self.bias.split(self.row_blocks) if self.bias is not None
+                  else [None] * len(self.row_blocks))
+        outputs = []
+        for rows, bias in zip(self.weight.split(self.row_blocks, dim=0), biases):
+            parts = rows.split(self.col_blocks, dim=1)
+            out = self._block_forward(inputs[0], parts[0].contiguous(), bias)
+            for part, weights in zip(inputs[1:], parts[1:]):
+                out = out + self._block_forward(part, weights.contiguous(), None)
+            outputs.append(out)
+        return torch.cat(outputs, dim=unit_dim)
+
     # ------------------------------------------------------------- counters
     def live_connections(self) -> int:
         return int(self.connection_mask.sum())
@@ -206,6 +237,14 @@ class MaskedLinear(MaskedLayer, nn.Linear):
     def __init__(self, in_features: int, out_features: int, bias: bool = True, **kwargs) -> None:
         nn.Linear.__init__(self, in_features, out_features, bias=bias, **kwargs)
         self._init_masks()
+
+    def forward(self, x: Tensor) -> Tensor:
+        if not self.grown():
+            return super().forward(x)
+        return self._blocked_forward(x, unit_dim=-1)
+
+    def _block_forward(self, x: Tensor, weight: Tensor, bias: Optional[Tensor]) -> Tensor:
+        return nn.functional.linear(x, weight, bias)
 
     @classmethod
     def from_dense(cls, layer: nn.Linear) -> "MaskedLinear":
@@ -227,6 +266,14 @@ class MaskedConv2d(MaskedLayer, nn.Conv2d):
                 "use an ordinary Conv2d for grouped or depthwise convolutions"
             )
         self._init_masks()
+
+    def forward(self, x: Tensor) -> Tensor:
+        if not self.grown():
+            return super().forward(x)
+        return self._blocked_forward(x, unit_dim=-3)
+
+    def _block_forward(self, x: Tensor, weight: Tensor, bias: Optional[Tensor]) -> Tensor:
+        return self._conv_forward(x, weight, bias)
 
     @classmethod
     def from_dense(cls, layer: nn.Conv2d) -> "MaskedConv2d":

@@ -27,6 +27,7 @@ from ..optim import add_new_heads_to_optimizer
 from ..algorithm.growth import get_growth_rule
 from ..plugins import (
     MaskingPlugin,
+    NeurogenesisPlugin,
     RewiringPlugin,
     SelectiveUnfreezingPlugin,
     StableSelectionPlugin,
@@ -138,11 +139,17 @@ class NISPA(PhaseLoopTemplate):
                 self.config.unfreeze_below, self.config.unfreeze_bound,
                 self.config.unfreeze_importance, outgoing=self.config.unfreeze_outgoing,
                 batch_size=eval_mb_size)
+        self.neurogenesis_plugin: Optional[NeurogenesisPlugin] = None
+        if self.config.neurogenesis:
+            self.neurogenesis_plugin = NeurogenesisPlugin(self.config.neurogenesis_below,
+                                                          self.config.neurogenesis_bound)
         self.timer = PartTimer()
         self.timings: Dict[str, float] = self.timer.timings
         opening, closing = self.timer.marks("experience_end")
-        nispa_plugins = [opening, self.selection_plugin, self.rewiring_plugin,
-                         self.masking_plugin]
+        # growth first: every other plugin then sees the layers' new shapes
+        nispa_plugins = [] if self.neurogenesis_plugin is None else [self.neurogenesis_plugin]
+        nispa_plugins += [opening, self.selection_plugin, self.rewiring_plugin,
+                          self.masking_plugin]
         if self.unfreezing_plugin is not None:
             nispa_plugins.append(self.unfreezing_plugin)
         nispa_plugins += [UnitStateReporter(), closing]

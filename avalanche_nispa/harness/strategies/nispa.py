@@ -59,6 +59,8 @@ class NISPAParams(Hyperparameters):
     unfreeze_bound: Optional[float] = omitted_when_none()  # share of a layer released per experience
     unfreeze_importance: Optional[str] = omitted_when_none()  # "activation", "downstream", "random"
     unfreeze_outgoing: Optional[str] = omitted_when_none()  # "drop" or "keep"
+    neurogenesis_below: Optional[float] = omitted_when_none()  # neurogenesis off while None
+    neurogenesis_bound: Optional[float] = omitted_when_none()  # share of a layer added per experience
 
 
 #: NISPA's settings that go to the model rather than to the strategy.
@@ -139,6 +141,9 @@ class NISPAEntry(StrategyEntry):
         unfreezing = getattr(built.strategy, "unfreezing_plugin", None)
         if unfreezing is not None:  # selective unfreezing: units released per experience
             details["released_units"] = unfreezing.history
+        neurogenesis = getattr(built.strategy, "neurogenesis_plugin", None)
+        if neurogenesis is not None:  # neurogenesis: units added per experience, widths
+            details["grown_units"] = neurogenesis.history
         return details
 
 
