@@ -103,6 +103,9 @@ NOT_RUN: Dict[str, str] = {
     # rewrites a committed collection from committed results (tests/test_harness_collect.py
     # runs the command on small directories)
     _COLLECT_10K_OPTIONS: "rewrites benchmarks/results/collected/ from the committed results",
+    ".venv/bin/python -m benchmarks.compare --benchmark permuted_mnist_20x5k --strategies "
+    "nispa,packnet,replay,ewc --tune --seeds 1 --threads 1 "
+    "--results-dir benchmarks/results/permuted_mnist_20x5k": _HARNESS,
     **{".venv/bin/python -m benchmarks.compare --benchmark permuted_mnist_20x5k --strategies nispa --tune "
        "--grid nispa.lr=default --set nispa.unfreeze_below=0.1 --set nispa.unfreeze_bound=0.05 "
        f"--set nispa.unfreeze_importance={imp} --seeds 1 --threads 1 "
@@ -295,21 +298,22 @@ def _run_replay_pipeline_block(code: str, monkeypatch: pytest.MonkeyPatch) -> No
 
 
 def _run_beyond_paper_block(code: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The CH3-L3 rule and selective unfreezing train the five experiences, and the
-    release history has one entry per experience."""
+    """The CH3-L3 rule, selective unfreezing and neurogenesis train the five
+    experiences, and the release and growth histories have one entry per experience."""
     namespace: dict = {}
     exec(compile(code, "README.md", "exec"), namespace)
     strategy = namespace["strategy"]
     assert strategy.config.resolved_growth_rule == "ch3l3"
     assert len(strategy.phase_history) == 5
     assert len(strategy.unfreezing_plugin.history) == 5
+    assert len(strategy.neurogenesis_plugin.history) == 5
 
 
 PYTHON_RUNNERS: Dict[str, Callable[[str, pytest.MonkeyPatch], None]] = {
     "Resuming runs": _run_resume_block,
     "Using NISPA in an Avalanche pipeline": _run_pipeline_block,
     "Class-incremental streams: NISPAReplay": _run_replay_pipeline_block,
-    "Beyond the paper: growth rules and selective unfreezing": _run_beyond_paper_block,
+    "Beyond the paper: growth rules, selective unfreezing, neurogenesis": _run_beyond_paper_block,
 }
 """README section heading -> how its python block is run and checked."""
 
