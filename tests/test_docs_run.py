@@ -104,6 +104,9 @@ NOT_RUN: Dict[str, str] = {
     # runs the command on small directories)
     _COLLECT_10K_OPTIONS: "rewrites benchmarks/results/collected/ from the committed results",
     ".venv/bin/python -m benchmarks.compare --benchmark permuted_mnist_20x5k --strategies "
+    "nispa,packnet,replay,ewc --tune --budgets as:nispa,full --seeds 1 --threads 1 "
+    "--results-dir benchmarks/results/permuted_mnist_20x5k_budgets": _HARNESS,
+    ".venv/bin/python -m benchmarks.compare --benchmark permuted_mnist_20x5k --strategies "
     "nispa,packnet,replay,ewc --tune --seeds 1 --threads 1 "
     "--results-dir benchmarks/results/permuted_mnist_20x5k": _HARNESS,
     **{".venv/bin/python -m benchmarks.compare --benchmark permuted_mnist_20x5k --strategies nispa --tune "
