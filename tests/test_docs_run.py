@@ -47,6 +47,15 @@ _COLLECT_10K_OPTIONS = (
     " 'unfreeze below 50%, downstream=permuted_mnist_10k_unfreeze_0.5_0.05_downstream:nispa'"
     " 'unfreeze below 20%, downstream=permuted_mnist_10k_unfreeze_0.2_0.05_downstream:nispa'"
 )
+_COLLECT_20X5K_OPTIONS = (
+    '.venv/bin/python -m benchmarks.collect --out benchmarks/results/collected/permuted_mnist_20x5k_options --title'
+    " 'NISPA options on the 20-task stream permuted_mnist_20x5k (lr 0.01)'"
+    " 'paper (density 20%)=permuted_mnist_20x5k:nispa'"
+    " 'paper at density 30%=permuted_mnist_20x5k_density0.3:nispa'"
+    " 'neurogenesis below 10%=permuted_mnist_20x5k_neurogenesis_0.1_0.05:nispa'"
+    " 'unfreeze below 10%, downstream=permuted_mnist_20x5k_unfreeze_0.1_0.05_downstream:nispa'"
+    " 'PackNet full size=permuted_mnist_20x5k:packnet'"
+)
 NOT_RUN: Dict[str, str] = {
     "bash scripts/demo.sh": _BUILDS_VENV + _HARNESS,
     "bash scripts/test.sh": _BUILDS_VENV + "runs this test suite (recursion)",
@@ -103,6 +112,7 @@ NOT_RUN: Dict[str, str] = {
     # rewrites a committed collection from committed results (tests/test_harness_collect.py
     # runs the command on small directories)
     _COLLECT_10K_OPTIONS: "rewrites benchmarks/results/collected/ from the committed results",
+    _COLLECT_20X5K_OPTIONS: "rewrites benchmarks/results/collected/ from the committed results",
     ".venv/bin/python -m benchmarks.compare --benchmark permuted_mnist_10k --strategies nispa --tune "
     "--grid nispa.lr=default --budgets 136020 --set nispa.accuracy_drop_threshold=2.5 "
     "--set nispa.hidden_sizes=800,800,800 --seeds 1 --threads 1 "
@@ -110,6 +120,13 @@ NOT_RUN: Dict[str, str] = {
     ".venv/bin/python -m benchmarks.compare --benchmark permuted_mnist_20x5k --strategies "
     "nispa,packnet,replay,ewc --tune --budgets as:nispa,full --seeds 1 --threads 1 "
     "--results-dir benchmarks/results/permuted_mnist_20x5k_budgets": _HARNESS,
+    ".venv/bin/python -m benchmarks.compare --benchmark permuted_mnist_20x5k --strategies nispa --tune "
+    "--grid nispa.lr=default --set nispa.neurogenesis_below=0.1 --set nispa.neurogenesis_bound=0.05 "
+    "--seeds 1,2 --threads 1 "
+    "--results-dir benchmarks/results/permuted_mnist_20x5k_neurogenesis_0.1_0.05": _HARNESS,
+    ".venv/bin/python -m benchmarks.compare --benchmark permuted_mnist_20x5k --strategies nispa --tune "
+    "--grid nispa.lr=default --set nispa.density=0.3 --seeds 1 --threads 1 "
+    "--results-dir benchmarks/results/permuted_mnist_20x5k_density0.3": _HARNESS,
     ".venv/bin/python -m benchmarks.compare --benchmark permuted_mnist_20x5k --strategies "
     "nispa,packnet,replay,ewc --tune --seeds 1 --threads 1 "
     "--results-dir benchmarks/results/permuted_mnist_20x5k": _HARNESS,
