@@ -148,6 +148,9 @@ NOT_RUN: Dict[str, str] = {
     ".venv/bin/python -m benchmarks.compare --benchmark permuted_mnist_10k --strategies nispa,packnet "
     "--tune --budgets as:nispa,full --set nispa.accuracy_drop_threshold=2.5 --threads 1 "
     "--results-dir benchmarks/results/permuted_mnist_10k_budgets": _HARNESS,
+    ".venv/bin/python -m benchmarks.compare --benchmark split_mnist --strategies nispa,packnet,naive,ewc,si,"
+    "mas,lwf,replay,agem,gem,joint --tune --threads 1 "
+    "--results-dir benchmarks/results/split_mnist_tuned": _HARNESS,
     ".venv/bin/python -m benchmarks.compare --benchmark split_mnist --strategies nispa --tune "
     "--set nispa.head_fan_out=head --threads 1 "
     "--results-dir benchmarks/results/split_mnist_head_fan_out": _HARNESS,

@@ -160,7 +160,7 @@ def test_nispa_bench_compare_is_the_clone_command(capsys):
     assert cli.bench(["compare", *argv]) == 0
     shown = json.loads(capsys.readouterr().out)
     assert shown["strategies"]["naive"] == configs.get_config("split_digits").hparams("naive")
-    assert cli.bench([]) == 2 and "usage: nispa-bench {compare,speed}" in capsys.readouterr().err
+    assert cli.bench([]) == 2 and "usage: nispa-bench {compare,speed,collect}" in capsys.readouterr().err
 
 
 # --------------------------------------------------------------------------- #
