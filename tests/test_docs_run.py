@@ -56,6 +56,14 @@ _COLLECT_20X5K_OPTIONS = (
     " 'unfreeze below 10%, downstream=permuted_mnist_20x5k_unfreeze_0.1_0.05_downstream:nispa'"
     " 'PackNet full size=permuted_mnist_20x5k:packnet'"
 )
+_COLLECT_20X5K_NEUROGENESIS_MATCHED = (
+    '.venv/bin/python -m benchmarks.collect --out benchmarks/results/collected/permuted_mnist_20x5k_neurogenesis_matched'
+    ' --title "Neurogenesis against the paper\'s method at neurogenesis\' active parameters, permuted_mnist_20x5k (lr 0.01)"'
+    " 'neurogenesis below 10%, seeds 1-3=permuted_mnist_20x5k_neurogenesis_0.1_0.05:nispa'"
+    " 'paper at 204,646 (seed 1)=permuted_mnist_20x5k_paper_at_neurogenesis_s1:nispa@204646'"
+    " 'paper at 176,339 (seed 2)=permuted_mnist_20x5k_paper_at_neurogenesis_s2:nispa@176339'"
+    " 'paper at 202,948 (seed 3)=permuted_mnist_20x5k_paper_at_neurogenesis_s3:nispa@202948'"
+)
 NOT_RUN: Dict[str, str] = {
     "bash scripts/demo.sh": _BUILDS_VENV + _HARNESS,
     "bash scripts/test.sh": _BUILDS_VENV + "runs this test suite (recursion)",
@@ -113,6 +121,7 @@ NOT_RUN: Dict[str, str] = {
     # runs the command on small directories)
     _COLLECT_10K_OPTIONS: "rewrites benchmarks/results/collected/ from the committed results",
     _COLLECT_20X5K_OPTIONS: "rewrites benchmarks/results/collected/ from the committed results",
+    _COLLECT_20X5K_NEUROGENESIS_MATCHED: "rewrites benchmarks/results/collected/ from the committed results",
     ".venv/bin/python -m benchmarks.compare --benchmark permuted_mnist_10k --strategies nispa --tune "
     "--grid nispa.lr=default --budgets 136020 --set nispa.accuracy_drop_threshold=2.5 "
     "--set nispa.hidden_sizes=800,800,800 --seeds 1 --threads 1 "
@@ -122,8 +131,17 @@ NOT_RUN: Dict[str, str] = {
     "--results-dir benchmarks/results/permuted_mnist_20x5k_budgets": _HARNESS,
     ".venv/bin/python -m benchmarks.compare --benchmark permuted_mnist_20x5k --strategies nispa --tune "
     "--grid nispa.lr=default --set nispa.neurogenesis_below=0.1 --set nispa.neurogenesis_bound=0.05 "
-    "--seeds 1,2 --threads 1 "
+    "--seeds 1,2,3 --threads 1 "
     "--results-dir benchmarks/results/permuted_mnist_20x5k_neurogenesis_0.1_0.05": _HARNESS,
+    ".venv/bin/python -m benchmarks.compare --benchmark permuted_mnist_20x5k --strategies nispa --tune "
+    "--budgets 194107,204646 --seeds 1 --threads 1 "
+    "--results-dir benchmarks/results/permuted_mnist_20x5k_paper_at_neurogenesis_s1": _HARNESS,
+    ".venv/bin/python -m benchmarks.compare --benchmark permuted_mnist_20x5k --strategies nispa --tune "
+    "--budgets 168464,176339 --seeds 2 --threads 1 "
+    "--results-dir benchmarks/results/permuted_mnist_20x5k_paper_at_neurogenesis_s2": _HARNESS,
+    ".venv/bin/python -m benchmarks.compare --benchmark permuted_mnist_20x5k --strategies nispa --tune "
+    "--budgets 202948 --seeds 3 --threads 1 "
+    "--results-dir benchmarks/results/permuted_mnist_20x5k_paper_at_neurogenesis_s3": _HARNESS,
     ".venv/bin/python -m benchmarks.compare --benchmark permuted_mnist_20x5k --strategies nispa --tune "
     "--grid nispa.lr=default --set nispa.density=0.3 --seeds 1 --threads 1 "
     "--results-dir benchmarks/results/permuted_mnist_20x5k_density0.3": _HARNESS,
