@@ -181,6 +181,9 @@ NOT_RUN: Dict[str, str] = {
     ".venv/bin/python -m benchmarks.compare --benchmark split_mnist --strategies nispa --tune "
     "--set nispa.head_fan_out=head --threads 1 "
     "--results-dir benchmarks/results/split_mnist_head_fan_out": _HARNESS,
+    ".venv/bin/python -m benchmarks.compare --benchmark split_fmnist --strategies nispa --tune "
+    "--set nispa.head_fan_out=head --threads 1 --executor ray --cpus-per-run 1 "
+    "--results-dir benchmarks/results/split_fmnist_head_fan_out": _HARNESS,
     ".venv/bin/python -m benchmarks.compare --benchmark split_mnist --strategies nispa --tune "
     "--set nispa.shared_head=True --threads 1 "
     "--results-dir benchmarks/results/split_mnist_shared_head": _HARNESS,
