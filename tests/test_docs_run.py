@@ -100,7 +100,13 @@ NOT_RUN: Dict[str, str] = {
     "ray start --address=HEAD:6379": "joins a Ray cluster (HEAD is its head node)",
     ".venv/bin/python -m benchmarks.compare --benchmark permuted_mnist_10k --strategies nispa --tune "
     "--grid nispa.lr=default --set nispa.accuracy_drop_threshold=2.5 --set nispa.growth_rule=rigl "
-    "--seeds 1 --threads 1 --results-dir benchmarks/results/permuted_mnist_10k_growth_rigl": _HARNESS,
+    "--seeds 1,2,3 --threads 1 --results-dir benchmarks/results/permuted_mnist_10k_growth_rigl": _HARNESS,
+    ".venv/bin/python -m benchmarks.compare --benchmark permuted_mnist_10k --strategies nispa --tune "
+    "--grid nispa.lr=default --set nispa.accuracy_drop_threshold=2.5 --set nispa.growth_rule=ch3l3 "
+    "--seeds 1,2,3 --threads 1 --results-dir benchmarks/results/permuted_mnist_10k_growth_ch3l3": _HARNESS,
+    ".venv/bin/python -m benchmarks.compare --benchmark permuted_mnist_10k --strategies nispa,packnet,naive,"
+    "ewc,si,mas,lwf,replay,agem,gem,joint --tune --set nispa.accuracy_drop_threshold=2.5 --threads 1 "
+    "--executor ray --cpus-per-run 1 --results-dir benchmarks/results/permuted_mnist_10k_tuned": _HARNESS,
     ".venv/bin/python -m benchmarks.compare --benchmark permuted_mnist_10k --strategies nispa --tune "
     "--grid nispa.lr=default --set nispa.accuracy_drop_threshold=2.5 --set nispa.unfreeze_below=0.5 "
     "--set nispa.unfreeze_bound=0.05 --seeds 1 --threads 1 "
@@ -115,7 +121,7 @@ NOT_RUN: Dict[str, str] = {
     "--results-dir benchmarks/results/permuted_mnist_10k_unfreeze_0.5_0.05_downstream": _HARNESS,
     ".venv/bin/python -m benchmarks.compare --benchmark permuted_mnist_10k --strategies nispa --tune "
     "--grid nispa.lr=default --set nispa.accuracy_drop_threshold=2.5 --set nispa.unfreeze_below=0.2 "
-    "--set nispa.unfreeze_bound=0.05 --set nispa.unfreeze_importance=downstream --seeds 1 --threads 1 "
+    "--set nispa.unfreeze_bound=0.05 --set nispa.unfreeze_importance=downstream --seeds 1,2,3 --threads 1 "
     "--results-dir benchmarks/results/permuted_mnist_10k_unfreeze_0.2_0.05_downstream": _HARNESS,
     # rewrites a committed collection from committed results (tests/test_harness_collect.py
     # runs the command on small directories)
