@@ -195,6 +195,18 @@ def test_progress_lines_give_elapsed_time_and_eta():
     assert progress.format_duration(3725) == "1h02m"
 
 
+def test_a_resumed_run_says_so_and_counts_its_finished_experiences():
+    stream, clock = io.StringIO(), _Clock()
+    tracker = progress.SweepProgress(1, 4, stream=stream, clock=clock)
+    tracker.start_run("nispa", 1, calls=4, epochs=2, done=3)  # 3 done by an earlier process
+    clock.now += 10.0
+    tracker.epoch_done()
+    assert stream.getvalue().splitlines() == [
+        "[1/1 runs] nispa seed 1: resumed after exp 3/4",
+        "[1/1 runs] nispa seed 1: exp 4/4 epoch 1 — elapsed 10s, ETA 10s",  # this process's pace
+    ]
+
+
 def test_a_redirected_sweep_prints_a_line_per_epoch(tiny_sweep, tmp_path):
     cfg, plans, benchmark = tiny_sweep
     stream = io.StringIO()

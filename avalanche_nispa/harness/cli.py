@@ -157,7 +157,8 @@ def _parser(prog: str = COMPARE_PROG) -> argparse.ArgumentParser:
         "dense MLP (avalanche_nispa/harness/budgets.py); with --tune, the configuration "
         "chosen at full size",
     )
-    parser.add_argument("--rerun", action="store_true", help="redo runs already finished")
+    parser.add_argument("--rerun", action="store_true",
+                        help="redo finished runs, and unfinished ones from the start")
     parser.add_argument(
         "--replace",
         action="store_true",

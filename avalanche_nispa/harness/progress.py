@@ -65,20 +65,28 @@ class SweepProgress:
         self._label = ""
         self._calls, self._epochs = 1, None
         self._exp_done = self._epoch = 0
+        self._skipped = 0.0  # share of the sweep finished by earlier processes
         self._bar = None
         if mode == "bar":
             from tqdm.auto import tqdm
 
             self._bar = tqdm(total=runs * n_experiences, unit="exp", file=self.stream)
 
-    def start_run(self, label: str, seed: int, *, calls: int, epochs: Optional[int]) -> None:
-        """A run begins: ``calls`` training calls of ``epochs`` epochs (None: unknown)."""
+    def start_run(self, label: str, seed: int, *, calls: int, epochs: Optional[int],
+                  done: int = 0) -> None:
+        """A run begins: ``calls`` training calls of ``epochs`` epochs (None: unknown),
+        of which ``done`` were finished by an earlier process (a resumed run)."""
         self.run_index += 1
         self._label = f"{label} seed {seed}"
         self._calls, self._epochs = max(calls, 1), epochs
-        self._exp_done = self._epoch = 0
+        self._exp_done, self._epoch = done, 0
+        self._skipped += done / self._calls / max(self.runs, 1)  # not this process's work
         if self._bar is not None:
             self._bar.set_description(self._label)
+            self._bar.update(done * (self.n_experiences // self._calls))
+        elif done and self.mode == "lines":
+            print(f"[{self.run_index}/{self.runs} runs] {self._label}: resumed after exp "
+                  f"{done}/{self._calls}", file=self.stream, flush=True)
 
     def fraction(self) -> float:
         """Share of the sweep done, counting finished epochs of the current experience."""
@@ -93,7 +101,8 @@ class SweepProgress:
         if self.mode == "lines":
             elapsed = self.clock() - self.started
             done = self.fraction()
-            eta = format_duration(elapsed * (1 - done) / done) if done > 0 else "?"
+            worked = done - self._skipped
+            eta = format_duration(elapsed * (1 - done) / worked) if worked > 0 else "?"
             print(
                 f"[{self.run_index}/{self.runs} runs] {self._label}: exp "
                 f"{self._exp_done + 1}/{self._calls} epoch {self._epoch} — elapsed "

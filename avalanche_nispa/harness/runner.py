@@ -21,7 +21,6 @@ import os
 import re
 import socket
 import sys
-import threading
 import time
 import warnings
 from collections.abc import Callable, Sequence
@@ -39,7 +38,9 @@ from .configs import BenchmarkConfig
 from .executors import Executor, FailedRun, SequentialExecutor, SweepContext
 from .per_experience import forgetting_per_experience
 from .planning import PROTOCOL, RunPlan, read_record
+from .memory import PeakMemory
 from .progress import SweepProgress
+from .resume import PARTIAL_DIR, PartialRun, Progress, resumable
 
 __all__ = [
     "PeakMemory",
@@ -67,49 +68,6 @@ class SweepOutcome:
     skipped: list[str] = field(default_factory=list)
     results: list[dict[str, Any]] = field(default_factory=list)
     failed: list[FailedRun] = field(default_factory=list)
-
-
-class PeakMemory:
-    """Peak resident set size (RSS) of this process while a block runs.
-
-    A background thread samples the RSS every ``interval`` seconds. ``peak_mb``
-    is the highest sample; ``delta_mb`` is that minus the RSS when the block
-    started, i.e. the memory the run added on top of what the process already
-    held (Python, torch, Avalanche, the data set). Short spikes between two
-    samples can be missed.
-    """
-
-    def __init__(self, interval: float = 0.05) -> None:
-        import psutil
-
-        self._process = psutil.Process()
-        self._interval = interval
-        self._stop = threading.Event()
-        self._thread: Optional[threading.Thread] = None
-        self.baseline_mb = self.peak_mb = 0.0
-
-    def _rss_mb(self) -> float:
-        return self._process.memory_info().rss / 2**20
-
-    def _sample(self) -> None:
-        while not self._stop.wait(self._interval):
-            self.peak_mb = max(self.peak_mb, self._rss_mb())
-
-    def __enter__(self) -> "PeakMemory":
-        self.baseline_mb = self.peak_mb = self._rss_mb()
-        self._thread = threading.Thread(target=self._sample, daemon=True)
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join()
-        self.peak_mb = max(self.peak_mb, self._rss_mb())
-
-    @property
-    def delta_mb(self) -> float:
-        return self.peak_mb - self.baseline_mb
 
 
 def load_benchmark(cfg: BenchmarkConfig, seed: int, root: Optional[str] = None) -> Any:
@@ -190,6 +148,7 @@ def run_single(
     device: str = "cpu",
     log_path: Optional[Path] = None,
     progress: Optional[SweepProgress] = None,
+    partial_dir: Optional[Path] = None,
 ) -> dict[str, Any]:
     """Train and evaluate one (strategy, seed) pair; return its result record.
 
@@ -200,21 +159,27 @@ def run_single(
         device: torch device.
         log_path: where Avalanche's ``TextLogger`` writes; ``os.devnull`` if None.
         progress: told about every epoch and experience, through a plugin.
+        partial_dir: where a checkpointable run is saved after every experience
+            and resumed from (:mod:`.resume`); None: the run is not saved.
     """
     from avalanche.training.determinism.rng_manager import RNGManager
 
     train_stream, test_stream = benchmark.train_stream, benchmark.test_stream
     n_experiences = len(train_stream)
     RNGManager.set_random_seeds(plan.seed)
-    matrix: list[list[float]] = []
-    details: list[Any] = []
-    train_time = 0.0
+    partial = None if partial_dir is None else PartialRun(partial_dir, plan.stem,
+                                                          plan.fingerprint(cfg))
+    saved = None if partial is None else partial.read()
+    before = saved[0] if saved is not None else Progress()
+    matrix, details = list(before.matrix), list(before.details)
+    train_time = before.train_time_s
     log_target = str(log_path) if log_path is not None else os.devnull
     # Warnings are recorded, not printed: Avalanche's own deprecation notices
     # (Replay's storage policy, SI's numpy call) would repeat at every
     # experience, and its `deprecated` helper resets the warning filters.
     with open(log_target, "w") as log_file, warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
+        log_file.write(before.log_text)
         with PeakMemory() as memory:
             started = time.perf_counter()
             built = registry.build_strategy(
@@ -228,11 +193,30 @@ def run_single(
                 plugins=[progress.plugin()] if progress is not None else [],
                 scenario=cfg.scenario,
             )
+            if partial is not None and not resumable(built.strategy):
+                if saved is not None:
+                    raise RuntimeError(f"{partial.state_path} is not a run of {plan.strategy}, "
+                                       "which cannot be resumed: delete it")
+                partial = None
+            if partial is not None and saved is not None:
+                partial.restore(built.strategy, *saved)
             experiences = [train_stream] if built.joint else list(train_stream)
             if progress is not None:
                 progress.start_run(plan.label, plan.seed, calls=len(experiences),
-                                   epochs=built.epochs)
-            for experience in experiences:
+                                   epochs=built.epochs, done=len(matrix))
+
+            def segment() -> Progress:
+                log_file.flush()
+                return Progress(
+                    len(matrix), matrix, details, train_time,
+                    before.wall_time_s + time.perf_counter() - started,
+                    max(before.peak_rss_mb, memory.peak_mb),
+                    max(before.peak_rss_delta_mb, memory.delta_mb),
+                    sorted(set(before.warnings) | _messages(caught)),
+                    Path(log_target).read_text() if log_path is not None else "",
+                    before.segments + 1)
+
+            for experience in experiences[len(matrix):]:
                 tick = time.perf_counter()
                 built.strategy.train(experience)
                 train_time += time.perf_counter() - tick
@@ -240,8 +224,10 @@ def run_single(
                 matrix.append(accuracy_row(metrics, n_experiences))
                 detail = built.entry.experience_details(built)
                 if detail is not None:
-                    details.append(detail)
-            wall_time = time.perf_counter() - started
+                    details.append(_jsonable(detail))
+                if partial is not None and len(matrix) < len(experiences):
+                    partial.save(built.strategy, segment())
+        after = segment()
     final = matrix[-1]
     forgetting = None if built.joint else metrics.get(_FORGETTING_KEY)
     bwt = None if built.joint else metrics.get(_BWT_KEY)
@@ -265,12 +251,12 @@ def run_single(
         "bwt": None if bwt is None else float(bwt),
         "parameters": built.count_parameters(),
         "epochs_per_experience": built.entry.epochs_trained(built, len(experiences)),
-        "train_time_s": train_time,
-        "wall_time_s": wall_time,
-        "peak_rss_mb": memory.peak_mb,
-        "peak_rss_delta_mb": memory.delta_mb,
+        "train_time_s": after.train_time_s,
+        "wall_time_s": after.wall_time_s,
+        "peak_rss_mb": after.peak_rss_mb,
+        "peak_rss_delta_mb": after.peak_rss_delta_mb,
         "notes": built.notes,
-        "warnings": sorted({f"{w.category.__name__}: {w.message}" for w in caught}),
+        "warnings": after.warnings,
         # the strategy's own details (NISPA's phases and unit states), else None
         "nispa": built.entry.run_details(built, details),
         "environment": {
@@ -286,7 +272,15 @@ def run_single(
     if plan.evaluation != "test":
         # a --tune run: its accuracies are on the held-out part of the training data
         record["evaluation"] = plan.evaluation
+    if after.segments > 1:
+        record["segments"] = after.segments  # resumed: times summed over the processes
+    if partial is not None:
+        partial.discard()
     return _jsonable(record)
+
+
+def _messages(caught: Sequence[warnings.WarningMessage]) -> set[str]:
+    return {f"{w.category.__name__}: {w.message}" for w in caught}
 
 
 def write_json(path: Path, data: Any) -> None:
@@ -320,7 +314,8 @@ def run_sweep(
         benchmark_factory: seed -> benchmark; called once per seed that has
             something left to run.
         device: torch device.
-        rerun: run every plan again even if its result exists.
+        rerun: run every plan again even if its result exists (and from its
+            first experience, not from an unfinished earlier try: :mod:`.resume`).
         progress: True: a bar; False: nothing; None: a bar on a terminal, one
             line per epoch with an ETA otherwise (:mod:`.progress`).
         progress_stream: where progress goes (stderr by default).
@@ -328,6 +323,7 @@ def run_sweep(
     """
     results_dir = Path(results_dir)
     runs_dir, logs_dir = results_dir / "runs", results_dir / "logs"
+    partial_dir = results_dir / PARTIAL_DIR
     outcome = SweepOutcome()
     pending: list[RunPlan] = []
     stored: dict[str, dict[str, Any]] = {}
@@ -337,8 +333,11 @@ def run_sweep(
             stored[plan.stem] = record
         else:
             pending.append(plan)
+            if rerun:  # from the start, not from an unfinished earlier try
+                PartialRun(partial_dir, plan.stem, plan.fingerprint(cfg)).discard()
     mode = {True: "bar", False: "off", None: None}[progress]
-    context = SweepContext(cfg, benchmark_factory, device, logs_dir, mode, progress_stream)
+    context = SweepContext(cfg, benchmark_factory, device, logs_dir, mode, progress_stream,
+                           partial_dir)
     finished: dict[str, dict[str, Any]] = {}
     failed: dict[str, FailedRun] = {}
     for result in (executor or SequentialExecutor()).execute(pending, context):

@@ -73,6 +73,8 @@ class SweepContext:
         progress_mode: ``"bar"``, ``"lines"``, ``"off"`` or None (see
             :class:`~avalanche_nispa.harness.progress.SweepProgress`).
         progress_stream: where progress goes (stderr when None).
+        partial_dir: where unfinished runs are saved and resumed from
+            (:mod:`~avalanche_nispa.harness.resume`); None: not saved.
     """
 
     cfg: BenchmarkConfig
@@ -81,6 +83,7 @@ class SweepContext:
     logs_dir: Path
     progress_mode: Optional[str] = None
     progress_stream: Optional[TextIO] = None
+    partial_dir: Optional[Path] = None
 
 
 @dataclass
@@ -155,6 +158,7 @@ class SequentialExecutor(Executor):
                 record = run_single(
                     plan, context.cfg, benchmarks[plan.seed], device=context.device,
                     log_path=context.logs_dir / f"{plan.stem}.log", progress=tracker,
+                    partial_dir=context.partial_dir,
                 )
                 yield RunResult(plan, record)
         finally:

@@ -102,7 +102,8 @@ class RayExecutor(Executor):
             environment = driver_environment()
             for plan in plans:
                 task = WorkerTask(plan, context.cfg, context.device, self.cpus_per_run,
-                                  self.data_root, environment)
+                                  self.data_root, environment,
+                                  None if context.partial_dir is None else str(context.partial_dir))
                 ref = remote.options(
                     num_cpus=self.cpus_per_run, num_gpus=self.gpus_per_run,
                     max_retries=self.max_retries, retry_exceptions=False,

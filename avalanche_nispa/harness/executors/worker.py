@@ -61,6 +61,10 @@ class WorkerTask:
         threads: torch CPU threads (the task's CPUs).
         data_root: the driver's ``--data-root`` (None: the data module's search).
         environment: the driver's ``NISPA_*`` variables, set before loading.
+        partial_dir: where the run is saved after every experience and resumed
+            from (:mod:`~avalanche_nispa.harness.resume`), a path on the worker's
+            node: a run resumes on a node that sees the same directory (this
+            machine, or a shared file system); None: not saved.
     """
 
     plan: RunPlan
@@ -69,6 +73,7 @@ class WorkerTask:
     threads: int = 1
     data_root: Optional[str] = None
     environment: dict[str, str] = field(default_factory=dict)
+    partial_dir: Optional[str] = None
 
 
 @dataclass(frozen=True)
@@ -152,6 +157,7 @@ def run_task(task: WorkerTask) -> WorkerReply:
     with tempfile.TemporaryDirectory(prefix="nispa-run-") as private:
         log_path = Path(private) / f"{task.plan.stem}.log"
         record = run_single(task.plan, task.cfg, benchmark, device=task.device,
-                            log_path=log_path)
+                            log_path=log_path,
+                            partial_dir=None if task.partial_dir is None else Path(task.partial_dir))
         log_text = log_path.read_text()
     return WorkerReply(record, log_text, host, os.getpid(), time.perf_counter() - started)
