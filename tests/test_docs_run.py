@@ -54,6 +54,8 @@ _COLLECT_20X5K_OPTIONS = (
     " 'paper at density 30%=permuted_mnist_20x5k_density0.3:nispa'"
     " 'neurogenesis below 10%=permuted_mnist_20x5k_neurogenesis_0.1_0.05:nispa'"
     " 'unfreeze below 10%, downstream=permuted_mnist_20x5k_unfreeze_0.1_0.05_downstream:nispa'"
+    " 'RigL growth=permuted_mnist_20x5k_growth_rigl:nispa'"
+    " 'CH3-L3 growth=permuted_mnist_20x5k_growth_ch3l3:nispa'"
     " 'PackNet full size=permuted_mnist_20x5k:packnet'"
 )
 _COLLECT_20X5K_NEUROGENESIS_MATCHED = (
@@ -162,6 +164,10 @@ NOT_RUN: Dict[str, str] = {
        f"--set nispa.unfreeze_importance={imp} --seeds 1 --threads 1 "
        f"--results-dir benchmarks/results/permuted_mnist_20x5k_unfreeze_0.1_0.05_{imp}": _HARNESS
        for imp in ("downstream", "activation")},
+    **{".venv/bin/python -m benchmarks.compare --benchmark permuted_mnist_20x5k --strategies nispa --tune "
+       f"--grid nispa.lr=default --set nispa.growth_rule={rule} --seeds 1 --threads 1 "
+       f"--results-dir benchmarks/results/permuted_mnist_20x5k_growth_{rule}": _HARNESS
+       for rule in ("rigl", "ch3l3")},
     ".venv/bin/python -m benchmarks.compare --benchmark permuted_mnist_10k --strategies "
     "nispa,packnet,replay,ewc --tune --budgets 16k,32k,64k,as:nispa,full "
     "--set nispa.accuracy_drop_threshold=2.5 --seeds 1 --threads 1 "
