@@ -19,7 +19,8 @@ an uninterrupted run bit for bit (``tests/test_harness_resume.py``); its trainin
 wall times are the sums over the segments (each segment's wall time includes
 building the strategy), its peak memory the highest segment's, and the record
 says how many segments it took (``segments``). A partial run of other settings is
-ignored and replaced; the files are removed once the run's record exists.
+ignored and replaced. The files are removed when the run finishes, as its record goes
+to the sweep (a process killed in between runs it again from the start).
 The JSON is written after the checkpoint it names, and older checkpoints are removed
 only after that, so a process killed at any point leaves a consistent pair.
 
