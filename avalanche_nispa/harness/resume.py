@@ -29,6 +29,7 @@ Strategies that cannot be checkpointed (the baselines: short runs) start over.
 
 from __future__ import annotations
 
+import glob
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -153,6 +154,6 @@ class PartialRun:
     def _remove_checkpoints(self, keep: Optional[str]) -> None:
         if not self.directory.is_dir():
             return
-        for path in self.directory.glob(f"{self.stem}.exp*.ckpt*"):
+        for path in self.directory.glob(f"{glob.escape(self.stem)}.exp*.ckpt*"):
             if keep is None or not path.name.startswith(keep):
                 path.unlink(missing_ok=True)

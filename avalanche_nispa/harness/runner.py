@@ -37,8 +37,8 @@ from . import strategies as registry
 from .configs import BenchmarkConfig
 from .executors import Executor, FailedRun, SequentialExecutor, SweepContext
 from .per_experience import forgetting_per_experience
-from .planning import PROTOCOL, RunPlan, read_record
 from .memory import PeakMemory
+from .planning import PROTOCOL, RunPlan, read_record
 from .progress import SweepProgress
 from .resume import PARTIAL_DIR, PartialRun, Progress, resumable
 
