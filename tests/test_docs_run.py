@@ -136,7 +136,7 @@ NOT_RUN: Dict[str, str] = {
     "--results-dir benchmarks/results/permuted_mnist_10k_width800": _HARNESS,
     ".venv/bin/python -m benchmarks.compare --benchmark permuted_mnist_10k --strategies nispa "
     "--budgets 136020 --set nispa.accuracy_drop_threshold=2.5 "
-    "--set nispa.hidden_sizes=1600,1600,1600 --seeds 1 --threads 1 "
+    "--set nispa.hidden_sizes=1600,1600,1600 --seeds 1,2,3 --threads 1 "
     "--results-dir benchmarks/results/permuted_mnist_10k_width1600": _HARNESS,
     ".venv/bin/python -m benchmarks.compare --benchmark permuted_mnist_20x5k --strategies "
     "nispa,packnet,replay,ewc --tune --budgets as:nispa,full --seeds 1 --threads 1 "
