@@ -50,7 +50,7 @@ _COLLECT_10K_OPTIONS = (
 _COLLECT_20X5K_OPTIONS = (
     '.venv/bin/python -m benchmarks.collect --out benchmarks/results/collected/permuted_mnist_20x5k_options --title'
     " 'NISPA options on the 20-task stream permuted_mnist_20x5k (lr 0.01)'"
-    " 'paper (density 20%)=permuted_mnist_20x5k:nispa'"
+    " 'paper (density 20%)=permuted_mnist_20x5k_paper:nispa'"
     " 'paper at density 30%=permuted_mnist_20x5k_density0.3:nispa'"
     " 'neurogenesis below 10%=permuted_mnist_20x5k_neurogenesis_0.1_0.05:nispa'"
     " 'unfreeze below 10%, downstream=permuted_mnist_20x5k_unfreeze_0.1_0.05_downstream:nispa'"
@@ -163,13 +163,15 @@ NOT_RUN: Dict[str, str] = {
     ".venv/bin/python -m benchmarks.compare --benchmark permuted_mnist_20x5k --strategies "
     "nispa,packnet,replay,ewc --tune --seeds 1 --threads 1 "
     "--results-dir benchmarks/results/permuted_mnist_20x5k": _HARNESS,
+    ".venv/bin/python -m benchmarks.compare --benchmark permuted_mnist_20x5k --strategies nispa --tune "
+    "--seeds 1,2,3 --threads 1 --results-dir benchmarks/results/permuted_mnist_20x5k_paper": _HARNESS,
     **{".venv/bin/python -m benchmarks.compare --benchmark permuted_mnist_20x5k --strategies nispa --tune "
        "--grid nispa.lr=default --set nispa.unfreeze_below=0.1 --set nispa.unfreeze_bound=0.05 "
-       f"--set nispa.unfreeze_importance={imp} --seeds 1 --threads 1 "
+       f"--set nispa.unfreeze_importance={imp} --seeds {seeds} --threads 1 "
        f"--results-dir benchmarks/results/permuted_mnist_20x5k_unfreeze_0.1_0.05_{imp}": _HARNESS
-       for imp in ("downstream", "activation")},
+       for imp, seeds in (("downstream", "1,2,3"), ("activation", "1"))},
     **{".venv/bin/python -m benchmarks.compare --benchmark permuted_mnist_20x5k --strategies nispa --tune "
-       f"--grid nispa.lr=default --set nispa.growth_rule={rule} --seeds 1 --threads 1 "
+       f"--grid nispa.lr=default --set nispa.growth_rule={rule} --seeds 1,2,3 --threads 1 "
        f"--results-dir benchmarks/results/permuted_mnist_20x5k_growth_{rule}": _HARNESS
        for rule in ("rigl", "ch3l3")},
     ".venv/bin/python -m benchmarks.compare --benchmark permuted_mnist_10k --strategies "
