@@ -158,7 +158,7 @@ NOT_RUN: Dict[str, str] = {
     "--grid nispa.lr=default --set nispa.density=0.3 --seeds 1 --threads 1 "
     "--results-dir benchmarks/results/permuted_mnist_20x5k_density0.3": _HARNESS,
     ".venv/bin/python -m benchmarks.compare --benchmark permuted_mnist_20x5k --strategies nispa,packnet "
-    "--tune --budgets as:nispa --seeds 2 --threads 1 "
+    "--tune --budgets as:nispa --seeds 1,2,3 --threads 1 "
     "--results-dir benchmarks/results/permuted_mnist_20x5k_matched": _HARNESS,
     ".venv/bin/python -m benchmarks.compare --benchmark permuted_mnist_20x5k --strategies "
     "nispa,packnet,replay,ewc --tune --seeds 1 --threads 1 "
