@@ -139,7 +139,7 @@ NOT_RUN: Dict[str, str] = {
     "--set nispa.hidden_sizes=1600,1600,1600 --seeds 1,2,3 --threads 1 "
     "--results-dir benchmarks/results/permuted_mnist_10k_width1600": _HARNESS,
     ".venv/bin/python -m benchmarks.compare --benchmark permuted_mnist_20x5k --strategies "
-    "nispa,packnet,replay,ewc --tune --budgets as:nispa,full --seeds 1 --threads 1 "
+    "nispa,packnet,replay,ewc --tune --budgets as:nispa,full --seeds 1,2,3 --threads 1 "
     "--results-dir benchmarks/results/permuted_mnist_20x5k_budgets": _HARNESS,
     ".venv/bin/python -m benchmarks.compare --benchmark permuted_mnist_20x5k --strategies nispa --tune "
     "--grid nispa.lr=default --set nispa.neurogenesis_below=0.1 --set nispa.neurogenesis_bound=0.05 "
