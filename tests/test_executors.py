@@ -26,11 +26,11 @@ from avalanche_nispa.harness.executors import (
     create_executor,
 )
 from avalanche_nispa.harness.executors.worker import DataUnavailable, WorkerTask, run_task
+from avalanche_nispa.harness.runner import EXECUTION_FIELDS
 
 REPO = Path(__file__).resolve().parent.parent
 
 #: Fields of a record that differ between two runs of the same plan.
-MEASURED = {"train_time_s", "wall_time_s", "peak_rss_mb", "peak_rss_delta_mb", "finished_at"}
 
 _TINY = ["--set", "epochs=1", "--set", "backbone.hidden_sizes=8", "--no-plots"]
 
@@ -204,8 +204,8 @@ def test_the_worker_task_gives_the_sequential_record_and_log(tiny_cfg, one_threa
     reply = run_task(WorkerTask(plan, tiny_cfg, threads=1))
     assert (reply.host, reply.pid) == (socket.gethostname(), os.getpid())
     assert reply.log_text == log.read_text() and reply.log_text
-    assert {k: v for k, v in reply.record.items() if k not in MEASURED} == {
-        k: v for k, v in expected.items() if k not in MEASURED}
+    assert {k: v for k, v in reply.record.items() if k not in EXECUTION_FIELDS} == {
+        k: v for k, v in expected.items() if k not in EXECUTION_FIELDS}
 
 
 def test_the_worker_task_of_a_tuning_run_trains_on_the_validation_split(one_thread, tmp_path):
@@ -222,8 +222,8 @@ def test_the_worker_task_of_a_tuning_run_trains_on_the_validation_split(one_thre
     expected = runner.run_single(plan, cfg, split, log_path=tmp_path / "naive.log")
     reply = run_task(WorkerTask(plan, cfg, threads=1))
     assert reply.record["evaluation"] == "validation"
-    assert {k: v for k, v in reply.record.items() if k not in MEASURED} == {
-        k: v for k, v in expected.items() if k not in MEASURED}
+    assert {k: v for k, v in reply.record.items() if k not in EXECUTION_FIELDS} == {
+        k: v for k, v in expected.items() if k not in EXECUTION_FIELDS}
 
 
 def test_a_worker_without_the_data_names_its_host_the_path_and_the_fix(isolated_data_env):

@@ -10,9 +10,9 @@ import pytest
 
 from avalanche_nispa.harness import configs, planning, runner
 from avalanche_nispa.harness.executors.worker import WorkerTask, run_task
+from avalanche_nispa.harness.runner import EXECUTION_FIELDS
 
 #: Fields of a record that differ between two runs of the same plan.
-MEASURED = {"train_time_s", "wall_time_s", "peak_rss_mb", "peak_rss_delta_mb", "finished_at"}
 
 
 class Killed(Exception):
@@ -69,9 +69,8 @@ def _kill_at(monkeypatch, experience: int) -> None:
 
 
 def _same(resumed, uninterrupted):
-    drop = MEASURED | {"segments"}
-    return ({k: v for k, v in resumed.items() if k not in drop}
-            == {k: v for k, v in uninterrupted.items() if k not in drop})
+    return ({k: v for k, v in resumed.items() if k not in EXECUTION_FIELDS}
+            == {k: v for k, v in uninterrupted.items() if k not in EXECUTION_FIELDS})
 
 
 VARIANTS = {

@@ -24,6 +24,7 @@ ray = pytest.importorskip("ray")
 
 from avalanche_nispa.harness import cli, comparison, configs, planning  # noqa: E402
 from avalanche_nispa.harness.executors.ray_executor import RayExecutor  # noqa: E402
+from avalanche_nispa.harness.runner import EXECUTION_FIELDS  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -31,7 +32,6 @@ REPO = Path(__file__).resolve().parent.parent
 COMMAND = ["--strategies", "naive,nispa", "--seeds", "0,1", "--set", "epochs=2", "--no-plots"]
 
 #: What differs between two runs of one plan: timings, memory, the host.
-MEASURED = {"train_time_s", "wall_time_s", "peak_rss_mb", "peak_rss_delta_mb", "finished_at"}
 MEASURED_COLUMNS = ("wall_time_s", "peak_rss_delta_mb", "train_time_s", "peak_rss_mb")
 
 
@@ -65,9 +65,8 @@ def _records(results: Path) -> dict[str, dict]:
 
 
 def _comparable(record: dict) -> dict:
-    """The record without what depends on how it ran: times, memory, host and the
-    processes a resumed run took (segments)."""
-    kept = {k: v for k, v in record.items() if k not in MEASURED and k != "segments"}
+    """The record without what depends on how it ran (``EXECUTION_FIELDS``, the host)."""
+    kept = {k: v for k, v in record.items() if k not in EXECUTION_FIELDS}
     kept["environment"] = {k: v for k, v in record["environment"].items() if k != "host"}
     return kept
 

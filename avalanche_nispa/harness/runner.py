@@ -42,6 +42,14 @@ from .planning import PROTOCOL, RunPlan, read_record
 from .progress import SweepProgress
 from .resume import PARTIAL_DIR, PartialRun, Progress, resumable
 
+#: Record fields that describe one execution of a plan, not its result: two
+#: executions of the same plan (another host, executor, or a resumed run, whose
+#: ``segments`` says how many processes it took) differ only in these and in
+#: ``environment.host``.
+EXECUTION_FIELDS = frozenset({
+    "train_time_s", "wall_time_s", "peak_rss_mb", "peak_rss_delta_mb", "finished_at", "segments",
+})
+
 __all__ = [
     "PeakMemory",
     "SweepOutcome",
