@@ -18,8 +18,7 @@ negative value (the clean default) removes them.
 """
 from __future__ import annotations
 
-import math
-from typing import Dict, Iterator, List, Literal, Optional, Sequence, Set, Tuple
+from typing import Dict, Iterator, List, Optional, Sequence, Set, Tuple
 
 import torch
 from torch import Tensor, nn
@@ -35,9 +34,11 @@ from ..experiences import (
     task_label_of,
     task_labels_of,
 )
-from ..sparse import PLASTIC, STABLE, MaskedLayer, MaskedLinear, MaskInit, check_density, kaiming_fan_out_, sparsify_
+from ..sparse import PLASTIC, STABLE, MaskedLayer, MaskInit, check_density, sparsify_
 from ..sparse.layers import is_masked_layer
 from .growth import replay_growth_
+from .heads import (HeadBiasInit, HeadFanOut, HeadWeightInit, TaskClasses, TaskHead,
+                    check_head_init, init_head_)
 
 __all__ = ["SparseMultiTaskNet", "TaskHead", "LayerLink", "CLEAN_MASKED_LOGIT", "SHARED_HEAD"]
 
@@ -47,35 +48,6 @@ SHARED_HEAD = "0"
 CLEAN_MASKED_LOGIT = -1e9
 """Logit of non-task classes in the clean mode: ``exp`` of it is exactly 0 in float32,
 so it acts as −∞ in the softmax without producing infinities or NaNs downstream."""
-
-HeadBiasInit = Literal["default", "zero", "default_then_zero"]
-HeadWeightInit = Literal["fan_out", "fan_in_then_fan_out"]
-HeadFanOut = Literal["output_width", "head"]
-
-
-class TaskHead(MaskedLinear):
-    """Sparse output layer of one task; ``classes`` maps its units to class ids."""
-
-    classes: Tensor
-
-    def __init__(self, in_features: int, classes: Sequence[int], **kwargs) -> None:
-        super().__init__(in_features, len(classes), **kwargs)
-        self.register_buffer(
-            "classes", torch.as_tensor(list(classes), dtype=torch.long, device=self.weight.device)
-        )
-        self.unit_state.fill_(STABLE)
-
-
-class _TaskClasses(nn.Module):
-    """The class ids of one task on a shared output layer (a buffer: checkpoints hold it)."""
-
-    classes: Tensor
-
-    def __init__(self, classes: Sequence[int], device=None) -> None:
-        super().__init__()
-        self.register_buffer("classes", torch.as_tensor(list(classes), dtype=torch.long,
-                                                        device=device))
-
 
 class SparseMultiTaskNet(MultiTaskModule):
     """A feed-forward body of masked layers plus one :class:`TaskHead` per task.
@@ -147,14 +119,7 @@ class SparseMultiTaskNet(MultiTaskModule):
             raise ValueError(
                 "shared_head=True needs num_classes, the width of the one output layer of "
                 "every task (e.g. num_classes=10 for Split MNIST)")
-        if head_bias_init not in ("default", "zero", "default_then_zero"):
-            raise ValueError("head_bias_init must be 'default', 'zero' or 'default_then_zero', "
-                             f"got {head_bias_init!r}")
-        if head_weight_init not in ("fan_out", "fan_in_then_fan_out"):
-            raise ValueError("head_weight_init must be 'fan_out' or 'fan_in_then_fan_out', "
-                             f"got {head_weight_init!r}")
-        if head_fan_out not in ("output_width", "head"):
-            raise ValueError(f"head_fan_out must be 'output_width' or 'head', got {head_fan_out!r}")
+        check_head_init(head_bias_init, head_weight_init, head_fan_out)
         self.body = body
         self.heads = nn.ModuleDict()
         self.head_in_features = int(head_in_features)
@@ -346,7 +311,7 @@ class SparseMultiTaskNet(MultiTaskModule):
                                         set(self.task_classes[key].classes.tolist()))
                     return
                 check_disjoint_classes(experience, task, classes, self.trained_classes())
-                self.task_classes[key] = _TaskClasses(classes, device=head.unit_state.device)
+                self.task_classes[key] = TaskClasses(classes, device=head.unit_state.device)
             head.unit_state[torch.as_tensor(classes, device=head.unit_state.device)] = STABLE
             return
         if key in self.heads:
@@ -365,17 +330,8 @@ class SparseMultiTaskNet(MultiTaskModule):
         fan_out = len(classes) if self.head_fan_out == "head" else width
         first = self._head_classes_end == 0  # no head was made before this one
         self._head_classes_end = max(self._head_classes_end, max(classes) + 1)
-        with torch.no_grad():
-            if first and self.head_weight_init == "fan_in_then_fan_out":
-                nn.init.kaiming_normal_(head.weight)  # fan-in, gain √2
-            else:
-                kaiming_fan_out_(head.weight, fan_out=fan_out)
-            if self.head_bias_init == "zero" or (
-                    self.head_bias_init == "default_then_zero" and not first):
-                head.bias.zero_()
-            else:
-                bound = 1.0 / math.sqrt(self.head_in_features)
-                head.bias.uniform_(-bound, bound)
+        init_head_(head, first=first, fan_out=fan_out, bias_init=self.head_bias_init,
+                   weight_init=self.head_weight_init)
         sparsify_(head, self.density, method=self.mask_init)
         return head
 
@@ -389,7 +345,7 @@ class SparseMultiTaskNet(MultiTaskModule):
             if key.startswith("task_classes.") and key.endswith(".classes"):
                 task = key[len("task_classes."):-len(".classes")]
                 if task not in self.task_classes:
-                    self.task_classes[task] = _TaskClasses(
+                    self.task_classes[task] = TaskClasses(
                         value.tolist(), device=_first_parameter(self.body).device)
                     self.known_train_tasks_labels.add(int(task))
             if key.startswith(prefix) and key.endswith(".classes"):
