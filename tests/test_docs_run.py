@@ -166,12 +166,13 @@ NOT_RUN: Dict[str, str] = {
     ".venv/bin/python -m benchmarks.compare --benchmark permuted_mnist_20x5k --strategies nispa --tune "
     "--seeds 1,2,3 --threads 1 --results-dir benchmarks/results/permuted_mnist_20x5k_paper": _HARNESS,
     **{".venv/bin/python -m benchmarks.compare --benchmark permuted_mnist_20x5k --strategies nispa --tune "
-       "--grid nispa.lr=default --set nispa.unfreeze_below=0.1 --set nispa.unfreeze_bound=0.05 "
+       f"{grid}--set nispa.unfreeze_below=0.1 --set nispa.unfreeze_bound=0.05 "
        f"--set nispa.unfreeze_importance={imp} --seeds {seeds} --threads 1 "
        f"--results-dir benchmarks/results/permuted_mnist_20x5k_unfreeze_0.1_0.05_{imp}": _HARNESS
-       for imp, seeds in (("downstream", "1,2,3"), ("activation", "1"))},
+       for imp, seeds, grid in (("downstream", "1,2,3", ""),
+                                ("activation", "1", "--grid nispa.lr=default "))},
     **{".venv/bin/python -m benchmarks.compare --benchmark permuted_mnist_20x5k --strategies nispa --tune "
-       f"--grid nispa.lr=default --set nispa.growth_rule={rule} --seeds 1,2,3 --threads 1 "
+       f"--set nispa.growth_rule={rule} --seeds 1,2,3 --threads 1 "
        f"--results-dir benchmarks/results/permuted_mnist_20x5k_growth_{rule}": _HARNESS
        for rule in ("rigl", "ch3l3")},
     ".venv/bin/python -m benchmarks.compare --benchmark permuted_mnist_10k --strategies "
