@@ -101,10 +101,10 @@ NOT_RUN: Dict[str, str] = {
     "ray start --head": "starts a Ray cluster's head node",
     "ray start --address=HEAD:6379": "joins a Ray cluster (HEAD is its head node)",
     ".venv/bin/python -m benchmarks.compare --benchmark permuted_mnist_10k --strategies nispa --tune "
-    "--grid nispa.lr=default --set nispa.accuracy_drop_threshold=2.5 --set nispa.growth_rule=rigl "
+    "--set nispa.accuracy_drop_threshold=2.5 --set nispa.growth_rule=rigl "
     "--seeds 1,2,3 --threads 1 --results-dir benchmarks/results/permuted_mnist_10k_growth_rigl": _HARNESS,
     ".venv/bin/python -m benchmarks.compare --benchmark permuted_mnist_10k --strategies nispa --tune "
-    "--grid nispa.lr=default --set nispa.accuracy_drop_threshold=2.5 --set nispa.growth_rule=ch3l3 "
+    "--set nispa.accuracy_drop_threshold=2.5 --set nispa.growth_rule=ch3l3 "
     "--seeds 1,2,3 --threads 1 --results-dir benchmarks/results/permuted_mnist_10k_growth_ch3l3": _HARNESS,
     ".venv/bin/python -m benchmarks.compare --benchmark permuted_mnist_10k --strategies nispa,packnet,naive,"
     "ewc,si,mas,lwf,replay,agem,gem,joint --tune --set nispa.accuracy_drop_threshold=2.5 --threads 1 "
@@ -122,7 +122,7 @@ NOT_RUN: Dict[str, str] = {
     "--set nispa.unfreeze_bound=0.05 --set nispa.unfreeze_importance=downstream --seeds 1 --threads 1 "
     "--results-dir benchmarks/results/permuted_mnist_10k_unfreeze_0.5_0.05_downstream": _HARNESS,
     ".venv/bin/python -m benchmarks.compare --benchmark permuted_mnist_10k --strategies nispa --tune "
-    "--grid nispa.lr=default --set nispa.accuracy_drop_threshold=2.5 --set nispa.unfreeze_below=0.2 "
+    "--set nispa.accuracy_drop_threshold=2.5 --set nispa.unfreeze_below=0.2 "
     "--set nispa.unfreeze_bound=0.05 --set nispa.unfreeze_importance=downstream --seeds 1,2,3 --threads 1 "
     "--results-dir benchmarks/results/permuted_mnist_10k_unfreeze_0.2_0.05_downstream": _HARNESS,
     # rewrites a committed collection from committed results (tests/test_harness_collect.py
