@@ -142,7 +142,7 @@ NOT_RUN: Dict[str, str] = {
     "nispa,packnet,replay,ewc --tune --budgets as:nispa,full --seeds 1,2,3 --threads 1 "
     "--results-dir benchmarks/results/permuted_mnist_20x5k_budgets": _HARNESS,
     ".venv/bin/python -m benchmarks.compare --benchmark permuted_mnist_20x5k --strategies nispa --tune "
-    "--grid nispa.lr=default --set nispa.neurogenesis_below=0.1 --set nispa.neurogenesis_bound=0.05 "
+    "--set nispa.neurogenesis_below=0.1 --set nispa.neurogenesis_bound=0.05 "
     "--seeds 1,2,3 --threads 1 "
     "--results-dir benchmarks/results/permuted_mnist_20x5k_neurogenesis_0.1_0.05": _HARNESS,
     ".venv/bin/python -m benchmarks.compare --benchmark permuted_mnist_20x5k --strategies nispa --tune "
