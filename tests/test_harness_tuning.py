@@ -13,7 +13,7 @@ from avalanche_nispa import benchmarks
 from avalanche_nispa.harness import cli
 from avalanche_nispa.harness.configs import BENCHMARKS, get_config
 from avalanche_nispa.harness.planning import RunPlan
-from avalanche_nispa.harness.tuning import choose, tuning_grids, tuning_plans
+from avalanche_nispa.harness.tuning import choose, smaller_grids, tuning_grids, tuning_plans
 from avalanche_nispa.harness.validation import stratified_split, validation_benchmark
 from avalanche_nispa.harness.verify import check_results_dir
 
@@ -77,6 +77,23 @@ def test_tuning_budgets_and_grids_are_checked():
     bare = get_config("split_cifar10")
     with pytest.raises(ValueError, match="no tuning grid for naive: give one with --grid"):
         tuning_grids(bare, ["naive"])
+
+
+def test_a_grid_smaller_than_the_benchmarks_is_named_in_the_warning_and_the_table(
+        tmp_path, monkeypatch, capsys):
+    cfg = get_config("split_digits_cil")
+    assert smaller_grids(cfg, tuning_grids(cfg, ["naive", "replay"])) == {}
+    assert smaller_grids(cfg, tuning_grids(cfg, ["naive"], [("naive.lr", "0.1,0.2,0.3")])) == {}
+    assert smaller_grids(cfg, tuning_grids(cfg, ["naive"], [("naive.lr", "default")])) == {
+        "naive": (1, 3)}
+    # a strategy tuned alone on a grid of one: said on stderr before training and in results.md
+    monkeypatch.chdir(tmp_path)
+    cli.main(["--benchmark", "split_digits_cil", "--strategies", "naive", "--tune", "--grid",
+              "naive.lr=default", "--seeds", "1", "--set", "epochs=1", "--results-dir", "out",
+              "--no-plots"])
+    expected = "naive was tuned on 1 configuration(s) where the benchmark's grid has 3"
+    assert f"warning: {expected}" in capsys.readouterr().err
+    assert expected in (tmp_path / "out/results.md").read_text()
 
 
 def test_validation_and_test_runs_have_different_fingerprints():

@@ -51,7 +51,8 @@ from .comparison import ComparisonResult, run_comparison
 from .configs import BENCHMARKS, STRATEGIES, BenchmarkConfig, get_config
 from .executors import EXECUTORS, Executor, ExecutorError, RayNotInstalled, create_executor
 from .lock import ResultsDirBusy, results_dir_lock
-from .tuning import DEFAULT_REPORTED_SEEDS, TuningPlan, choices_markdown, plan_tuning, reported_plans
+from .tuning import (DEFAULT_REPORTED_SEEDS, TuningPlan, choices_markdown, plan_tuning,
+                     reported_plans, smaller_grids, smaller_grids_text)
 from .planning import (
     RunPlan,
     apply_overrides,
@@ -329,6 +330,8 @@ def _run(planned: CommandPlan, command: str, executor: Executor) -> ComparisonRe
     extra_markdown = ""
     try:
         if tuning is not None:
+            if smaller := smaller_grids(cfg, tuning.grids):
+                print(f"warning: {smaller_grids_text(smaller)}", file=sys.stderr)
             _refuse_conflicts(
                 results_dir_conflicts(cfg, tuning.plans, tuning.directory, rerun=args.rerun),
                 args.replace,
@@ -358,7 +361,8 @@ def _run(planned: CommandPlan, command: str, executor: Executor) -> ComparisonRe
             planned.plans = reported_plans(cfg, choices, planned.seeds)
             if args.budgets:
                 planned.plans = expand_budgets(cfg, planned.plans, parse_budgets(args.budgets))
-            extra_markdown = choices_markdown(choices, tuning.tune_seed, cfg.validation_fraction)
+            extra_markdown = choices_markdown(choices, tuning.tune_seed, cfg.validation_fraction,
+                                              smaller_grids(cfg, tuning.grids))
             context["tuning"] = {
                 "tune_seed": tuning.tune_seed,
                 "validation_fraction": cfg.validation_fraction,

@@ -38,6 +38,7 @@ __all__ = [
     "choose",
     "choices_markdown",
     "reported_plans",
+    "smaller_grids",
     "tuning_grids",
     "tuning_plans",
 ]
@@ -133,6 +134,35 @@ def tuning_grids(
     return grids
 
 
+def smaller_grids(
+    cfg: BenchmarkConfig, grids: Mapping[str, Mapping[str, str]]
+) -> dict[str, tuple[int, int]]:
+    """Strategies tuned on fewer configurations than the benchmark's grid for them gives.
+
+    One command gives its strategies equal budgets (:func:`tuning_grids`), but a
+    table may set rows of different commands side by side: a strategy tuned alone with
+    a smaller ``--grid`` had a smaller budget than one tuned on the benchmark's grid.
+
+    Returns:
+        ``{strategy: (its grid's configurations, the benchmark grid's)}``.
+    """
+    smaller = {}
+    for strategy, grid in grids.items():
+        default = cfg.tune_grids.get(strategy)
+        if default and _size(grid) < _size(default):
+            smaller[strategy] = (_size(grid), _size(default))
+    return smaller
+
+
+def smaller_grids_text(smaller: Mapping[str, tuple[int, int]]) -> str:
+    """One sentence on each strategy of :func:`smaller_grids` (empty if there is none)."""
+    return " ".join(
+        f"{strategy} was tuned on {size} configuration(s) where the benchmark's grid has "
+        f"{default}: a smaller tuning budget than a strategy tuned on the benchmark's grid "
+        "had, so its row is not an equal-budget comparison with such rows."
+        for strategy, (size, default) in smaller.items())
+
+
 def _resolve(cfg: BenchmarkConfig, strategy: str, key: str, values: str) -> str:
     """``values`` with each factor ``xF`` replaced by F times the configured value."""
     resolved = []
@@ -213,8 +243,9 @@ def _settings(settings: Mapping[str, Any], overrides: Mapping[str, Any]) -> str:
     return text if overrides else f"{text} (configured)"
 
 
-def choices_markdown(choices: Sequence[Choice], tune_seed: int, fraction: float) -> str:
-    """The table of what was chosen, for ``results.md``."""
+def choices_markdown(choices: Sequence[Choice], tune_seed: int, fraction: float,
+                     smaller: Mapping[str, tuple[int, int]] = {}) -> str:
+    """The table of what was chosen, for ``results.md`` (``smaller``: :func:`smaller_grids`)."""
     lines = [
         "## Hyperparameters chosen on a validation split",
         "",
@@ -234,6 +265,8 @@ def choices_markdown(choices: Sequence[Choice], tune_seed: int, fraction: float)
                            for i, (_, _, score, _) in enumerate(choice.scores) if i != choice.chosen)
         lines.append(f"| {choice.strategy} | {grid} | {shown[choice.chosen]} | "
                      f"{100 * choice.score:.2f} | {others} |")
+    if smaller:
+        lines += ["", smaller_grids_text(smaller)]
     return "\n".join(lines) + "\n"
 
 
