@@ -45,6 +45,9 @@ __all__ = ["SparseMultiTaskNet", "TaskHead", "LayerLink", "CLEAN_MASKED_LOGIT", 
 SHARED_HEAD = "0"
 """Key of the one output layer of a class-incremental network."""
 
+#: the name a whole network pickled before models/heads.py existed refers to
+_TaskClasses = TaskClasses
+
 CLEAN_MASKED_LOGIT = -1e9
 """Logit of non-task classes in the clean mode: ``exp`` of it is exactly 0 in float32,
 so it acts as −∞ in the softmax without producing infinities or NaNs downstream."""
