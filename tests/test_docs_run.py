@@ -54,6 +54,7 @@ _COLLECT_20X5K_OPTIONS = (
     " 'paper at density 30%=permuted_mnist_20x5k_density0.3:nispa'"
     " 'neurogenesis below 10%=permuted_mnist_20x5k_neurogenesis_0.1_0.05:nispa'"
     " 'unfreeze below 10%, downstream=permuted_mnist_20x5k_unfreeze_0.1_0.05_downstream:nispa'"
+    " 'unfreeze below 5%, downstream=permuted_mnist_20x5k_unfreeze_0.05_0.02_downstream:nispa'"
     " 'RigL growth=permuted_mnist_20x5k_growth_rigl:nispa'"
     " 'CH3-L3 growth=permuted_mnist_20x5k_growth_ch3l3:nispa'"
     " 'PackNet full size=permuted_mnist_20x5k:packnet'"
@@ -171,6 +172,10 @@ NOT_RUN: Dict[str, str] = {
        f"--results-dir benchmarks/results/permuted_mnist_20x5k_unfreeze_0.1_0.05_{imp}": _HARNESS
        for imp, seeds, grid in (("downstream", "1,2,3", ""),
                                 ("activation", "1", "--grid nispa.lr=default "))},
+    ".venv/bin/python -m benchmarks.compare --benchmark permuted_mnist_20x5k --strategies nispa --tune "
+    "--set nispa.unfreeze_below=0.05 --set nispa.unfreeze_bound=0.02 "
+    "--set nispa.unfreeze_importance=downstream --seeds 1,2,3 --threads 1 "
+    "--results-dir benchmarks/results/permuted_mnist_20x5k_unfreeze_0.05_0.02_downstream": _HARNESS,
     **{".venv/bin/python -m benchmarks.compare --benchmark permuted_mnist_20x5k --strategies nispa --tune "
        f"--set nispa.growth_rule={rule} --seeds 1,2,3 --threads 1 "
        f"--results-dir benchmarks/results/permuted_mnist_20x5k_growth_{rule}": _HARNESS
