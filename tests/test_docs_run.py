@@ -111,15 +111,15 @@ NOT_RUN: Dict[str, str] = {
     "ewc,si,mas,lwf,replay,agem,gem,joint --tune --set nispa.accuracy_drop_threshold=2.5 --threads 1 "
     "--executor ray --cpus-per-run 1 --results-dir benchmarks/results/permuted_mnist_10k_tuned": _HARNESS,
     ".venv/bin/python -m benchmarks.compare --benchmark permuted_mnist_10k --strategies nispa --tune "
-    "--grid nispa.lr=default --set nispa.accuracy_drop_threshold=2.5 --set nispa.unfreeze_below=0.5 "
+    "--set nispa.accuracy_drop_threshold=2.5 --set nispa.unfreeze_below=0.5 "
     "--set nispa.unfreeze_bound=0.05 --seeds 1 --threads 1 "
     "--results-dir benchmarks/results/permuted_mnist_10k_unfreeze_0.5_0.05": _HARNESS,
     ".venv/bin/python -m benchmarks.compare --benchmark permuted_mnist_10k --strategies nispa --tune "
-    "--grid nispa.lr=default --set nispa.accuracy_drop_threshold=2.5 --set nispa.unfreeze_below=0.2 "
+    "--set nispa.accuracy_drop_threshold=2.5 --set nispa.unfreeze_below=0.2 "
     "--set nispa.unfreeze_bound=0.05 --seeds 1 --threads 1 "
     "--results-dir benchmarks/results/permuted_mnist_10k_unfreeze_0.2_0.05": _HARNESS,
     ".venv/bin/python -m benchmarks.compare --benchmark permuted_mnist_10k --strategies nispa --tune "
-    "--grid nispa.lr=default --set nispa.accuracy_drop_threshold=2.5 --set nispa.unfreeze_below=0.5 "
+    "--set nispa.accuracy_drop_threshold=2.5 --set nispa.unfreeze_below=0.5 "
     "--set nispa.unfreeze_bound=0.05 --set nispa.unfreeze_importance=downstream --seeds 1 --threads 1 "
     "--results-dir benchmarks/results/permuted_mnist_10k_unfreeze_0.5_0.05_downstream": _HARNESS,
     ".venv/bin/python -m benchmarks.compare --benchmark permuted_mnist_10k --strategies nispa --tune "
