@@ -244,7 +244,7 @@ def _settings(settings: Mapping[str, Any], overrides: Mapping[str, Any]) -> str:
 
 
 def choices_markdown(choices: Sequence[Choice], tune_seed: int, fraction: float,
-                     smaller: Mapping[str, tuple[int, int]] = {}) -> str:
+                     smaller: Optional[Mapping[str, tuple[int, int]]] = None) -> str:
     """The table of what was chosen, for ``results.md`` (``smaller``: :func:`smaller_grids`)."""
     lines = [
         "## Hyperparameters chosen on a validation split",
