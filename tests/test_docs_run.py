@@ -167,11 +167,10 @@ NOT_RUN: Dict[str, str] = {
     ".venv/bin/python -m benchmarks.compare --benchmark permuted_mnist_20x5k --strategies nispa --tune "
     "--seeds 1,2,3 --threads 1 --results-dir benchmarks/results/permuted_mnist_20x5k_paper": _HARNESS,
     **{".venv/bin/python -m benchmarks.compare --benchmark permuted_mnist_20x5k --strategies nispa --tune "
-       f"{grid}--set nispa.unfreeze_below=0.1 --set nispa.unfreeze_bound=0.05 "
+       "--set nispa.unfreeze_below=0.1 --set nispa.unfreeze_bound=0.05 "
        f"--set nispa.unfreeze_importance={imp} --seeds {seeds} --threads 1 "
        f"--results-dir benchmarks/results/permuted_mnist_20x5k_unfreeze_0.1_0.05_{imp}": _HARNESS
-       for imp, seeds, grid in (("downstream", "1,2,3", ""),
-                                ("activation", "1", "--grid nispa.lr=default "))},
+       for imp, seeds in (("downstream", "1,2,3"), ("activation", "1"))},
     ".venv/bin/python -m benchmarks.compare --benchmark permuted_mnist_20x5k --strategies nispa --tune "
     "--set nispa.unfreeze_below=0.05 --set nispa.unfreeze_bound=0.02 "
     "--set nispa.unfreeze_importance=downstream --seeds 1,2,3 --threads 1 "
