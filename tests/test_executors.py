@@ -30,8 +30,6 @@ from avalanche_nispa.harness.runner import EXECUTION_FIELDS
 
 REPO = Path(__file__).resolve().parent.parent
 
-#: Fields of a record that differ between two runs of the same plan.
-
 _TINY = ["--set", "epochs=1", "--set", "backbone.hidden_sizes=8", "--no-plots"]
 
 

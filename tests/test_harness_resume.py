@@ -12,8 +12,6 @@ from avalanche_nispa.harness import configs, planning, runner
 from avalanche_nispa.harness.executors.worker import WorkerTask, run_task
 from avalanche_nispa.harness.runner import EXECUTION_FIELDS
 
-#: Fields of a record that differ between two runs of the same plan.
-
 
 class Killed(Exception):
     """The process 'dies' (a session ends) when a training call starts."""

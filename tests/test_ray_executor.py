@@ -31,9 +31,6 @@ REPO = Path(__file__).resolve().parent.parent
 #: Two strategies x two seeds of split_digits, a few seconds each.
 COMMAND = ["--strategies", "naive,nispa", "--seeds", "0,1", "--set", "epochs=2", "--no-plots"]
 
-#: What differs between two runs of one plan: timings, memory, the host.
-MEASURED_COLUMNS = ("wall_time_s", "peak_rss_delta_mb", "train_time_s", "peak_rss_mb")
-
 
 @pytest.fixture(scope="module")
 def local_ray():
@@ -72,9 +69,10 @@ def _comparable(record: dict) -> dict:
 
 
 def _table(results: Path) -> list[dict]:
-    """results.csv without its measured columns (times, memory)."""
+    """results.csv without the columns of ``EXECUTION_FIELDS`` (times, memory; a column
+    may carry a suffix such as ``_std``)."""
     with open(results / "results.csv", newline="") as handle:
-        return [{k: v for k, v in row.items() if not k.startswith(MEASURED_COLUMNS)}
+        return [{k: v for k, v in row.items() if not k.startswith(tuple(EXECUTION_FIELDS))}
                 for row in csv.DictReader(handle)]
 
 

@@ -330,7 +330,8 @@ def _run(planned: CommandPlan, command: str, executor: Executor) -> ComparisonRe
     extra_markdown = ""
     try:
         if tuning is not None:
-            if smaller := smaller_grids(cfg, tuning.grids):
+            smaller = smaller_grids(cfg, tuning.grids)
+            if smaller:
                 print(f"warning: {smaller_grids_text(smaller)}", file=sys.stderr)
             _refuse_conflicts(
                 results_dir_conflicts(cfg, tuning.plans, tuning.directory, rerun=args.rerun),
@@ -362,7 +363,7 @@ def _run(planned: CommandPlan, command: str, executor: Executor) -> ComparisonRe
             if args.budgets:
                 planned.plans = expand_budgets(cfg, planned.plans, parse_budgets(args.budgets))
             extra_markdown = choices_markdown(choices, tuning.tune_seed, cfg.validation_fraction,
-                                              smaller_grids(cfg, tuning.grids))
+                                              smaller)
             context["tuning"] = {
                 "tune_seed": tuning.tune_seed,
                 "validation_fraction": cfg.validation_fraction,

@@ -39,6 +39,7 @@ __all__ = [
     "choices_markdown",
     "reported_plans",
     "smaller_grids",
+    "smaller_grids_text",
     "tuning_grids",
     "tuning_plans",
 ]
