@@ -4,7 +4,7 @@ of a task on a shared output layer, and how a new head's weights and biases are 
 from __future__ import annotations
 
 import math
-from typing import Literal, Sequence
+from typing import Literal, Sequence, get_args
 
 import torch
 from torch import nn
@@ -45,14 +45,13 @@ class TaskClasses(nn.Module):
 
 def check_head_init(bias_init: str, weight_init: str, fan_out: str) -> None:
     """Refuse an unknown head initialisation setting, naming the accepted ones."""
-    if bias_init not in ("default", "zero", "default_then_zero"):
-        raise ValueError("head_bias_init must be 'default', 'zero' or 'default_then_zero', "
-                         f"got {bias_init!r}")
-    if weight_init not in ("fan_out", "fan_in_then_fan_out"):
-        raise ValueError("head_weight_init must be 'fan_out' or 'fan_in_then_fan_out', "
-                         f"got {weight_init!r}")
-    if fan_out not in ("output_width", "head"):
-        raise ValueError(f"head_fan_out must be 'output_width' or 'head', got {fan_out!r}")
+    for name, value, kind in (("head_bias_init", bias_init, HeadBiasInit),
+                              ("head_weight_init", weight_init, HeadWeightInit),
+                              ("head_fan_out", fan_out, HeadFanOut)):
+        accepted = get_args(kind)
+        if value not in accepted:
+            shown = ", ".join(map(repr, accepted[:-1])) + f" or {accepted[-1]!r}"
+            raise ValueError(f"{name} must be {shown}, got {value!r}")
 
 
 @torch.no_grad()
