@@ -156,7 +156,7 @@ NOT_RUN: Dict[str, str] = {
     "--budgets 202948 --seeds 3 --threads 1 "
     "--results-dir benchmarks/results/permuted_mnist_20x5k_paper_at_neurogenesis_s3": _HARNESS,
     ".venv/bin/python -m benchmarks.compare --benchmark permuted_mnist_20x5k --strategies nispa --tune "
-    "--grid nispa.lr=default --set nispa.density=0.3 --seeds 1 --threads 1 "
+    "--set nispa.density=0.3 --seeds 1 --threads 1 "
     "--results-dir benchmarks/results/permuted_mnist_20x5k_density0.3": _HARNESS,
     ".venv/bin/python -m benchmarks.compare --benchmark permuted_mnist_20x5k --strategies nispa,packnet "
     "--tune --budgets as:nispa --seeds 1,2,3 --threads 1 "
