@@ -196,7 +196,7 @@ NOT_RUN: Dict[str, str] = {
     "mas,lwf,replay,agem,gem,joint --tune --threads 1 --executor ray --cpus-per-run 1 "
     "--results-dir benchmarks/results/split_fmnist_tuned": _HARNESS,
     ".venv/bin/python -m benchmarks.compare --benchmark split_mnist --strategies nispa,packnet,lwf,gem --tune "
-    "--budgets 16k,32k,64k,as:nispa,full --seeds 1 --threads 1 --executor ray --cpus-per-run 1 "
+    "--budgets 16k,32k,64k,as:nispa,full --seeds 1,2,3 --threads 1 --executor ray --cpus-per-run 1 "
     "--results-dir benchmarks/results/split_mnist_curve": _HARNESS,
     ".venv/bin/python -m benchmarks.compare --benchmark split_mnist --strategies nispa,packnet --tune "
     "--budgets 16k,32k,64k,as:nispa,full --seeds 1,2,3 --threads 1 --executor ray --cpus-per-run 1 "
