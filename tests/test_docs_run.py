@@ -46,6 +46,7 @@ _COLLECT_10K_OPTIONS = (
     " 'unfreeze below 20%, activation=permuted_mnist_10k_unfreeze_0.2_0.05:nispa'"
     " 'unfreeze below 50%, downstream=permuted_mnist_10k_unfreeze_0.5_0.05_downstream:nispa'"
     " 'unfreeze below 20%, downstream=permuted_mnist_10k_unfreeze_0.2_0.05_downstream:nispa'"
+    " 'unfreeze below 20%, downstream, bound 2%=permuted_mnist_10k_unfreeze_0.2_0.02_downstream:nispa'"
 )
 _COLLECT_20X5K_OPTIONS = (
     '.venv/bin/python -m benchmarks.collect --out benchmarks/results/collected/permuted_mnist_20x5k_options --title'
@@ -126,6 +127,10 @@ NOT_RUN: Dict[str, str] = {
     "--set nispa.accuracy_drop_threshold=2.5 --set nispa.unfreeze_below=0.2 "
     "--set nispa.unfreeze_bound=0.05 --set nispa.unfreeze_importance=downstream --seeds 1,2,3 --threads 1 "
     "--results-dir benchmarks/results/permuted_mnist_10k_unfreeze_0.2_0.05_downstream": _HARNESS,
+    ".venv/bin/python -m benchmarks.compare --benchmark permuted_mnist_10k --strategies nispa --tune "
+    "--set nispa.accuracy_drop_threshold=2.5 --set nispa.unfreeze_below=0.2 --set nispa.unfreeze_bound=0.02 "
+    "--set nispa.unfreeze_importance=downstream --seeds 1,2,3 --threads 1 "
+    "--results-dir benchmarks/results/permuted_mnist_10k_unfreeze_0.2_0.02_downstream": _HARNESS,
     # rewrites a committed collection from committed results (tests/test_harness_collect.py
     # runs the command on small directories)
     _COLLECT_10K_OPTIONS: "rewrites benchmarks/results/collected/ from the committed results",
