@@ -137,7 +137,7 @@ NOT_RUN: Dict[str, str] = {
     _COLLECT_20X5K_OPTIONS: "rewrites benchmarks/results/collected/ from the committed results",
     _COLLECT_20X5K_NEUROGENESIS_MATCHED: "rewrites benchmarks/results/collected/ from the committed results",
     ".venv/bin/python -m benchmarks.compare --benchmark permuted_mnist_10k --strategies nispa --tune "
-    "--grid nispa.lr=default --budgets 136020 --set nispa.accuracy_drop_threshold=2.5 "
+    "--budgets 136020 --set nispa.accuracy_drop_threshold=2.5 "
     "--set nispa.hidden_sizes=800,800,800 --seeds 1,2,3 --threads 1 "
     "--results-dir benchmarks/results/permuted_mnist_10k_width800": _HARNESS,
     ".venv/bin/python -m benchmarks.compare --benchmark permuted_mnist_10k --strategies nispa "
@@ -186,7 +186,7 @@ NOT_RUN: Dict[str, str] = {
        for rule in ("rigl", "ch3l3")},
     ".venv/bin/python -m benchmarks.compare --benchmark permuted_mnist_10k --strategies "
     "nispa,packnet,replay,ewc --tune --budgets 16k,32k,64k,as:nispa,full "
-    "--set nispa.accuracy_drop_threshold=2.5 --seeds 1 --threads 1 "
+    "--set nispa.accuracy_drop_threshold=2.5 --seeds 1,2,3 --threads 1 "
     "--results-dir benchmarks/results/permuted_mnist_10k_curve": _HARNESS,
     ".venv/bin/python -m benchmarks.compare --benchmark permuted_mnist_10k --strategies nispa,packnet "
     "--tune --budgets 16k,32k,64k,as:nispa,full --set nispa.accuracy_drop_threshold=2.5 "
