@@ -140,7 +140,7 @@ NOT_RUN: Dict[str, str] = {
     "--budgets 136020 --set nispa.accuracy_drop_threshold=2.5 "
     "--set nispa.hidden_sizes=800,800,800 --seeds 1,2,3 --threads 1 "
     "--results-dir benchmarks/results/permuted_mnist_10k_width800": _HARNESS,
-    ".venv/bin/python -m benchmarks.compare --benchmark permuted_mnist_10k --strategies nispa "
+    ".venv/bin/python -m benchmarks.compare --benchmark permuted_mnist_10k --strategies nispa --tune "
     "--budgets 136020 --set nispa.accuracy_drop_threshold=2.5 "
     "--set nispa.hidden_sizes=1600,1600,1600 --seeds 1,2,3 --threads 1 "
     "--results-dir benchmarks/results/permuted_mnist_10k_width1600": _HARNESS,
