@@ -144,6 +144,15 @@ NOT_RUN: Dict[str, str] = {
     "--budgets 136020 --set nispa.accuracy_drop_threshold=2.5 "
     "--set nispa.hidden_sizes=1600,1600,1600 --seeds 1,2,3 --threads 1 "
     "--results-dir benchmarks/results/permuted_mnist_10k_width1600": _HARNESS,
+    ".venv/bin/python -m benchmarks.compare --benchmark permuted_mnist_10k --strategies nispa --tune "
+    "--set nispa.accuracy_drop_threshold=2.5 --set nispa.hidden_sizes=800,800,800 --set nispa.density=0.06719 "
+    "--seeds 1,2,3 --threads 1 --results-dir benchmarks/results/permuted_mnist_10k_width800_at_budget": _HARNESS,
+    ".venv/bin/python -m benchmarks.compare --benchmark permuted_mnist_10k --strategies nispa --tune "
+    "--set nispa.accuracy_drop_threshold=2.5 --set nispa.hidden_sizes=1600,1600,1600 --set nispa.density=0.020066 "
+    "--seeds 1,2,3 --threads 1 --results-dir benchmarks/results/permuted_mnist_10k_width1600_at_budget": _HARNESS,
+    ".venv/bin/python -m benchmarks.compare --benchmark permuted_mnist_10k --strategies packnet --tune "
+    "--set packnet.hidden_sizes=120,120,120 --seeds 1,2,3 --threads 1 "
+    "--results-dir benchmarks/results/permuted_mnist_10k_packnet120_at_budget": _HARNESS,
     ".venv/bin/python -m benchmarks.compare --benchmark permuted_mnist_20x5k --strategies "
     "nispa,packnet,replay,ewc --tune --budgets as:nispa,full --seeds 1,2,3 --threads 1 "
     "--results-dir benchmarks/results/permuted_mnist_20x5k_budgets": _HARNESS,
