@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from avalanche_nispa.harness.cli import bench
+from avalanche_nispa.harness.bench import bench
 
 
 def _results_dir(root: Path, name: str, label: str, accuracy: float, *, n_exp: int = 3,

@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from avalanche_nispa.harness import cli, configs, planning, progress, runner, verify
+from avalanche_nispa.harness.bench import bench
 from avalanche_nispa.harness import strategies as registry
 
 REPO = Path(__file__).resolve().parent.parent
@@ -157,10 +158,10 @@ def test_the_check_sees_a_changed_setting(tmp_path):
 def test_nispa_bench_compare_is_the_clone_command(capsys):
     argv = ["--benchmark", "split_digits", "--strategies", "naive", "--seeds", "0",
             "--show-config"]
-    assert cli.bench(["compare", *argv]) == 0
+    assert bench(["compare", *argv]) == 0
     shown = json.loads(capsys.readouterr().out)
     assert shown["strategies"]["naive"] == configs.get_config("split_digits").hparams("naive")
-    assert cli.bench([]) == 2 and "usage: nispa-bench {compare,speed,collect}" in capsys.readouterr().err
+    assert bench([]) == 2 and "usage: nispa-bench {compare,speed,collect}" in capsys.readouterr().err
 
 
 # --------------------------------------------------------------------------- #

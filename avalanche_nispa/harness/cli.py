@@ -63,8 +63,9 @@ from .planning import (
     results_dir_conflicts,
 )
 from .budgets import expand_budgets, parse_budgets
+from .budget_tuning import TUNE_AT, check_tune_at, tune_per_budget
 
-__all__ = ["COMPARE_PROG", "CommandPlan", "DEFAULT_STRATEGIES", "bench", "exit_status", "main",
+__all__ = ["COMPARE_PROG", "CommandPlan", "DEFAULT_STRATEGIES", "exit_status", "main",
            "plan_command"]
 
 #: How the command names itself in ``--help`` and in the results it writes.
@@ -156,7 +157,14 @@ def _parser(prog: str = COMPARE_PROG) -> argparse.ArgumentParser:
         help="every strategy at each active-parameter budget, one row each (e.g. "
         "16k,32k,64k,128k,full): sparse strategies by density, the others by a narrower "
         "dense MLP (avalanche_nispa/harness/budgets.py); with --tune, the configuration "
-        "chosen at full size",
+        "chosen at full size (see --tune-at)",
+    )
+    parser.add_argument(
+        "--tune-at", choices=TUNE_AT,
+        help="with --tune and --budgets, where a budget row's configuration is chosen: "
+        "'full' (default), on the strategy's configured network, the choice used at every "
+        "budget; 'budget', on each row's own network, a grid per row "
+        "(avalanche_nispa/harness/budget_tuning.py)",
     )
     parser.add_argument("--rerun", action="store_true",
                         help="redo finished runs, and unfinished ones from the start")
@@ -231,14 +239,18 @@ def plan_command(argv: Sequence[str], prog: str = COMPARE_PROG) -> CommandPlan:
                          "--density-sweep reports several; run them as two commands")
     tuning = None
     try:
+        per_row = check_tune_at(args.tune_at, args.tune, args.budgets)
         if args.tune:
             tune_seed = cfg.tune_seed if args.tune_seed is None else args.tune_seed
             tuning = plan_tuning(cfg, strategies, grids, tune_seed, seeds, results_dir)
+            if per_row:
+                tuning = tune_per_budget(cfg, tuning, parse_budgets(args.budgets))
             plans = reported_plans(cfg, tuning.choices or [], seeds)
         else:
             plans = make_plans(cfg, strategies, seeds, grids)
         if args.budgets:
-            plans = expand_budgets(cfg, plans, parse_budgets(args.budgets))
+            if not per_row:  # per row: the rows are sized already
+                plans = expand_budgets(cfg, plans, parse_budgets(args.budgets))
             refuse_same_runs(cfg, plans)
     except (ValueError, KeyError, TypeError) as err:
         message = err.args[0] if isinstance(err, KeyError) else err
@@ -360,7 +372,7 @@ def _run(planned: CommandPlan, command: str, executor: Executor) -> ComparisonRe
             choices = tuning.settle(cfg)
             assert choices is not None, "every tuning run has finished"
             planned.plans = reported_plans(cfg, choices, planned.seeds)
-            if args.budgets:
+            if args.budgets and tuning.rows is None:
                 planned.plans = expand_budgets(cfg, planned.plans, parse_budgets(args.budgets))
             extra_markdown = choices_markdown(choices, tuning.tune_seed, cfg.validation_fraction,
                                               smaller)
@@ -382,24 +394,3 @@ def _run(planned: CommandPlan, command: str, executor: Executor) -> ComparisonRe
         )
     except (FileNotFoundError, ExecutorError) as err:  # no data; no Ray cluster there
         raise SystemExit(f"error: {err}") from None
-
-
-def bench(argv: Optional[Sequence[str]] = None) -> int:
-    """``nispa-bench compare|speed|collect ...``: the installed command."""
-    argv = list(sys.argv[1:] if argv is None else argv)
-    commands = {"compare": "compare the strategies (as python -m benchmarks.compare)",
-                "speed": "NISPA's speed and memory against Naive (as python -m benchmarks.speed)",
-                "collect": "one table and plot from rows of finished results directories"}
-    if not argv or argv[0] not in commands:
-        usage = "\n".join(f"  {name:<8} {text}" for name, text in commands.items())
-        print(f"usage: nispa-bench {{{','.join(commands)}}} ...\n\n{usage}", file=sys.stderr)
-        return 0 if argv[:1] in (["-h"], ["--help"]) else 2
-    if argv[0] == "speed":
-        from .speed import main as speed_main
-
-        return speed_main(argv[1:], prog="nispa-bench speed")
-    if argv[0] == "collect":
-        from .collect import main as collect_main
-
-        return collect_main(argv[1:], prog="nispa-bench collect")
-    return exit_status(main(argv[1:], prog="nispa-bench compare"))

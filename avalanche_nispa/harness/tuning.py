@@ -59,12 +59,20 @@ class Choice:
             configuration, in grid order; ``settings`` are the values of the
             grid's keys (``{"lr": 0.001}``), configured or not.
         chosen: the index in ``scores`` of the chosen one.
+        row: the reported row it was chosen for, when that is not the strategy's
+            configured network (``nispa@16k``, :mod:`.budget_tuning`); empty otherwise.
     """
 
     strategy: str
     grid: dict[str, str]
     scores: tuple[tuple[str, dict[str, Any], float, dict[str, Any]], ...]
     chosen: int
+    row: str = ""
+
+    @property
+    def row_label(self) -> str:
+        """The label of the row that reports the choice."""
+        return self.row or self.strategy
 
     @property
     def overrides(self) -> dict[str, Any]:
@@ -85,6 +93,7 @@ class Choice:
         """Plain data for ``results.json``."""
         return {
             "strategy": self.strategy,
+            **({"row": self.row} if self.row else {}),
             "grid": dict(self.grid),
             "chosen": self.label,
             "chosen_overrides": self.overrides,
@@ -230,10 +239,11 @@ def choose(
 def reported_plans(
     cfg: BenchmarkConfig, choices: Sequence[Choice], seeds: Sequence[int]
 ) -> list[RunPlan]:
-    """The chosen configuration of every strategy on ``seeds``; each row keeps its strategy's name."""
+    """The chosen configuration of every strategy on ``seeds``; each row keeps its strategy's name
+    (or the name of the budget row it was chosen for)."""
     return [
-        RunPlan(choice.strategy, choice.strategy, seed, cfg.hparams(choice.strategy,
-                                                                     choice.overrides))
+        RunPlan(choice.row_label, choice.strategy, seed, cfg.hparams(choice.strategy,
+                                                                      choice.overrides))
         for choice in choices
         for seed in seeds
     ]
@@ -261,10 +271,11 @@ def choices_markdown(choices: Sequence[Choice], tune_seed: int, fraction: float,
     ]
     for choice in choices:
         grid = "; ".join(f"{key} ∈ {{{values}}}" for key, values in choice.grid.items())
-        shown = [_settings(settings, overrides) for _, overrides, _, settings in choice.scores]
+        shown = [_settings(settings, {k: v for k, v in overrides.items() if k in settings})
+                 for _, overrides, _, settings in choice.scores]
         others = ", ".join(f"{shown[i]}: {100 * score:.2f}"
                            for i, (_, _, score, _) in enumerate(choice.scores) if i != choice.chosen)
-        lines.append(f"| {choice.strategy} | {grid} | {shown[choice.chosen]} | "
+        lines.append(f"| {choice.row_label} | {grid} | {shown[choice.chosen]} | "
                      f"{100 * choice.score:.2f} | {others} |")
     if smaller:
         lines += ["", smaller_grids_text(smaller)]
@@ -282,6 +293,8 @@ class TuningPlan:
         directory: where they are stored (``<results-dir>/tuning``).
         choices: the choice of every strategy, or None while a validation run
             is not finished (then the reported runs are not known yet).
+        rows: with a grid per budget row (:mod:`.budget_tuning`), each row's
+            strategy and the file stems of its grid; None: one choice per strategy.
     """
 
     grids: dict[str, dict[str, str]]
@@ -289,6 +302,7 @@ class TuningPlan:
     plans: list[RunPlan]
     directory: Path
     choices: Optional[list[Choice]] = None
+    rows: Optional[dict[str, tuple[str, tuple[str, ...]]]] = None
 
     def settle(self, cfg: BenchmarkConfig) -> Optional[list[Choice]]:
         """Read the finished validation runs and choose, if all are done."""
@@ -297,7 +311,19 @@ class TuningPlan:
             record = read_record(self.directory / "runs" / f"{plan.stem}.json")
             if record is not None and record.get("fingerprint") == plan.fingerprint(cfg):
                 records[plan.stem] = record
-        self.choices = choose(cfg, self.plans, records, self.grids)
+        if self.rows is None:
+            self.choices = choose(cfg, self.plans, records, self.grids)
+            return self.choices
+        by_stem = {plan.stem: plan for plan in self.plans}
+        choices: Optional[list[Choice]] = []
+        for row, (strategy, stems) in self.rows.items():
+            grid = [by_stem[stem] for stem in stems]  # grid order: ties go to the earlier
+            chosen = choose(cfg, grid, records, {strategy: self.grids[strategy]})
+            if chosen is None:
+                choices = None
+                break
+            choices.append(dataclasses.replace(chosen[0], row=row if row != strategy else ""))
+        self.choices = choices
         return self.choices
 
 
