@@ -153,6 +153,21 @@ NOT_RUN: Dict[str, str] = {
     ".venv/bin/python -m benchmarks.compare --benchmark permuted_mnist_10k --strategies packnet --tune "
     "--set packnet.hidden_sizes=120,120,120 --seeds 1,2,3 --threads 1 "
     "--results-dir benchmarks/results/permuted_mnist_10k_packnet120_at_budget": _HARNESS,
+    ".venv/bin/python -m benchmarks.compare --benchmark permuted_mnist_10k --strategies nispa,packnet --tune "
+    "--tune-at budget --budgets 16k,32k,64k,as:nispa,full --set nispa.accuracy_drop_threshold=2.5 "
+    "--seeds 1,2,3 --threads 1 --results-dir benchmarks/results/permuted_mnist_10k_curve3_at_budget": _HARNESS,
+    ".venv/bin/python -m benchmarks.compare --benchmark permuted_mnist_10k --strategies packnet --tune "
+    "--grid packnet.lr=default,3e-3,1e-2 --set packnet.hidden_sizes=17,17,17 --seeds 1,2,3 --threads 1 "
+    "--results-dir benchmarks/results/permuted_mnist_10k_packnet17_at_budget_higher_lr --replace": _HARNESS,
+    ".venv/bin/python -m benchmarks.compare --benchmark permuted_mnist_10k --strategies packnet --tune "
+    "--grid packnet.lr=default,3e-3,1e-2 --set packnet.hidden_sizes=33,33,33 --seeds 1,2,3 --threads 1 "
+    "--results-dir benchmarks/results/permuted_mnist_10k_packnet33_at_budget_higher_lr": _HARNESS,
+    ".venv/bin/python -m benchmarks.compare --benchmark permuted_mnist_10k --strategies packnet --tune "
+    "--grid packnet.lr=default,3e-3,1e-2 --set packnet.hidden_sizes=63,63,63 --seeds 1,2,3 --threads 1 "
+    "--results-dir benchmarks/results/permuted_mnist_10k_packnet63_at_budget_higher_lr": _HARNESS,
+    ".venv/bin/python -m benchmarks.compare --benchmark permuted_mnist_10k --strategies packnet --tune "
+    "--grid packnet.lr=default,3e-3,1e-2 --set packnet.hidden_sizes=120,120,120 --seeds 1,2,3 --threads 1 "
+    "--results-dir benchmarks/results/permuted_mnist_10k_packnet120_at_budget_higher_lr": _HARNESS,
     ".venv/bin/python -m benchmarks.compare --benchmark permuted_mnist_20x5k --strategies "
     "nispa,packnet,replay,ewc --tune --budgets as:nispa,full --seeds 1,2,3 --threads 1 "
     "--results-dir benchmarks/results/permuted_mnist_20x5k_budgets": _HARNESS,
