@@ -8,6 +8,7 @@ from typing import Optional
 
 __all__ = ["bench"]
 
+
 def bench(argv: Optional[Sequence[str]] = None) -> int:
     """``nispa-bench compare|speed|collect ...``: the installed command."""
     argv = list(sys.argv[1:] if argv is None else argv)
